@@ -1,0 +1,71 @@
+"""The four output-type job tables and the columns each one has."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OutputType(StrEnum):
+    VIDEO = "video"
+    IMAGE = "image"
+    TEXT = "text"
+    AUDIO = "audio"
+
+    @property
+    def table(self) -> str:
+        return f"{self.value}_jobs"
+
+
+COMMON_COLUMNS: tuple[str, ...] = (
+    "id", "user_id", "workflow_name", "status", "progress", "parameters", "public",
+    "session_id", "comfy_job_id", "comfy_url", "comfyui_output_filename",
+    "comfyui_output_subfolder", "comfyui_output_type", "outputs", "error_message",
+    "model_used", "user_ip", "idempotency_key", "priority", "attempts", "claimed_by",
+    "lease_expires_at", "cost_usd", "created_at", "updated_at", "started_at", "completed_at",
+    "processing_time_seconds", "deleted_at", "legacy_source", "legacy_id",
+)  # fmt: skip
+
+# Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).
+SPECIFIC_COLUMNS: dict[str, str] = {
+    "input_image_urls": "text[]",
+    "input_audio_urls": "text[]",
+    "input_video_urls": "text[]",
+    "output_video_urls": "text[]",
+    "output_image_urls": "text[]",
+    "output_audio_urls": "text[]",
+    "output_urls": "text[]",
+    "prompt": "text",
+    "output_text": "text",
+    "width": "integer",
+    "height": "integer",
+    "fps": "integer",
+    "duration_seconds": "double precision",
+    "sample_rate": "integer",
+}
+
+COLUMNS_OF: dict[OutputType, frozenset[str]] = {
+    OutputType.VIDEO: frozenset(
+        {"input_image_urls", "input_audio_urls", "input_video_urls", "output_video_urls",
+         "width", "height", "fps", "duration_seconds"}
+    ),
+    OutputType.IMAGE: frozenset(
+        {"input_image_urls", "prompt", "output_image_urls", "width", "height"}
+    ),
+    OutputType.TEXT: frozenset({"input_image_urls", "prompt", "output_text", "output_urls"}),
+    OutputType.AUDIO: frozenset(
+        {"input_audio_urls", "output_audio_urls", "duration_seconds", "sample_rate"}
+    ),
+}  # fmt: skip
+
+
+def writable_columns(kind: OutputType) -> frozenset[str]:
+    return frozenset(COMMON_COLUMNS) | COLUMNS_OF[kind]
+
+
+def unified_select_list(kind: OutputType) -> str:
+    """The select list of one branch of the unified feed: every column of every kind."""
+    parts = [f"'{kind.value}'::text AS kind"]
+    parts += list(COMMON_COLUMNS)
+    for col, sqltype in SPECIFIC_COLUMNS.items():
+        parts.append(col if col in COLUMNS_OF[kind] else f"NULL::{sqltype} AS {col}")
+    return ", ".join(parts)

@@ -1,0 +1,143 @@
+"""Ad-video sessions (seed 004): creation, reads, keyset pages and guarded status moves."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.errors import IllegalTransition, NotFound
+
+ACTIVE_EXCLUDES = ("completed", "failed", "cancelled")
+_WRITABLE = frozenset({
+    "current_stage", "progress_percentage", "product_category", "user_product_prompt",
+    "user_video_prompt", "consistency_seed", "style_keywords", "generated_image_ids",
+    "approved_image_ids", "generated_clip_ids", "approved_clip_ids", "final_video_id",
+    "product_name", "call_to_action", "text_color", "text_font", "background_music_enabled",
+    "music_genre", "music_url", "estimated_cost", "num_images_requested",
+    "clip_duration_seconds", "error_message", "retry_count", "completed_at", "metadata",
+})  # fmt: skip
+
+
+def _check(columns: Iterable[str]) -> None:
+    unknown = set(columns) - _WRITABLE
+    if unknown:
+        raise ValueError(f"sessions has no writable column(s) {sorted(unknown)}")
+
+
+async def create_session(
+    conn: asyncpg.Connection, *, user_id: uuid.UUID, **columns: Any
+) -> asyncpg.Record:
+    _check(columns)
+    names = ["user_id", *columns]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO sessions ({', '.join(names)}) VALUES ({placeholders}) RETURNING *",
+        user_id,
+        *columns.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def get_session(conn: asyncpg.Connection, session_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+
+
+async def sessions_by_ids(
+    conn: asyncpg.Connection, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, asyncpg.Record]:
+    rows = await conn.fetch("SELECT * FROM sessions WHERE id = ANY($1::uuid[])", list(ids))
+    return {r["id"]: r for r in rows}
+
+
+async def session_page(
+    conn: asyncpg.Connection,
+    *,
+    user_id: uuid.UUID | None,
+    first: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    statuses: Sequence[str] | None = None,
+    active: bool | None = None,
+) -> tuple[list[asyncpg.Record], bool]:
+    """Newest first; user_id None means every user's (admins)."""
+    conds, args = ["deleted_at IS NULL"], []  # type: list[str], list[Any]
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if user_id is not None:
+        conds.append(f"user_id = {param(user_id)}")
+    if statuses is not None:
+        conds.append(f"status = ANY({param(list(statuses))}::text[])")
+    if active is True:
+        conds.append(f"status <> ALL({param(list(ACTIVE_EXCLUDES))}::text[])")
+    elif active is False:
+        conds.append(f"status = ANY({param(list(ACTIVE_EXCLUDES))}::text[])")
+    if after is not None:
+        conds.append(f"(created_at, id) < ({param(after[0])}, {param(after[1])}::uuid)")
+    rows = await conn.fetch(
+        f"""SELECT * FROM sessions WHERE {" AND ".join(conds)}
+            ORDER BY created_at DESC, id DESC LIMIT {param(first + 1)}""",
+        *args,
+    )
+    return list(rows[:first]), len(rows) > first
+
+
+async def set_status(
+    conn: asyncpg.Connection,
+    session_id: uuid.UUID,
+    target: str,
+    *,
+    allowed_from: Sequence[str],
+    **columns: Any,
+) -> asyncpg.Record:
+    """Move a session to `target` only from one of `allowed_from`; else IllegalTransition."""
+    _check(columns)
+    sets = ["status = $3", *(f"{n} = ${i}" for i, n in enumerate(columns, start=4))]
+    row = await conn.fetchrow(
+        f"""UPDATE sessions SET {", ".join(sets)}
+            WHERE id = $1 AND status = ANY($2::text[]) AND deleted_at IS NULL RETURNING *""",
+        session_id, list(allowed_from), target, *columns.values(),
+    )  # fmt: skip
+    if row is not None:
+        return row
+    current = await conn.fetchval("SELECT status FROM sessions WHERE id = $1", session_id)
+    if current is None:
+        raise NotFound(f"session {session_id}")
+    raise IllegalTransition(session_id, current, target)
+
+
+async def update_session(
+    conn: asyncpg.Connection, session_id: uuid.UUID, **columns: Any
+) -> asyncpg.Record | None:
+    _check(columns)
+    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(columns, start=2))
+    return await conn.fetchrow(
+        f"UPDATE sessions SET {sets} WHERE id = $1 RETURNING *", session_id, *columns.values()
+    )
+
+
+async def raise_progress(
+    conn: asyncpg.Connection, session_id: uuid.UUID, progress: int
+) -> asyncpg.Record | None:
+    """progress_percentage never decreases: the stored value is the max of old and new."""
+    return await conn.fetchrow(
+        """UPDATE sessions SET progress_percentage = greatest(progress_percentage, $2)
+           WHERE id = $1 RETURNING *""",
+        session_id,
+        max(0, min(100, progress)),
+    )
+
+
+async def soft_delete_session(
+    conn: asyncpg.Connection, session_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE sessions SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *",
+        session_id,
+    )

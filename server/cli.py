@@ -1,0 +1,175 @@
+"""The `comfygraph` command line (CONTRACT.md). Every command exits non-zero with a
+one-line reason on bad input or an unreachable dependency."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from db.embedded import EmbeddedPostgresError
+from db.errors import DataError
+from db.migrate import MigrationError
+from server.database import DatabaseUnavailable
+from server.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+# Errors that mean "bad input or unreachable dependency": reported in one line.
+EXPECTED = (
+    SettingsError, DatabaseUnavailable, EmbeddedPostgresError, MigrationError, DataError,
+)  # fmt: skip
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except EXPECTED as exc:
+        fail(str(exc))
+
+
+def settings_or_fail(**overrides: Any) -> Settings:
+    return guarded(lambda: load_settings(**overrides))
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    return guarded(lambda: asyncio.run(factory()))  # type: ignore[arg-type]
+
+
+async def _open(settings: Settings) -> Any:
+    """A migrated connection to the configured database (CLI commands)."""
+    from db.migrate import apply_migrations
+    from db.pool import connect
+    from server.database import check_reachable, resolve_dsn
+
+    dsn = await asyncio.to_thread(resolve_dsn, settings)
+    await check_reachable(dsn, connect_timeout=settings.db_connect_timeout)
+    conn = await connect(dsn, connect_timeout=settings.db_connect_timeout)
+    await apply_migrations(conn)
+    return conn
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    demo: bool = typer.Option(False, help="Embedded everything plus an emulator worker."),
+    workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
+) -> None:
+    """Run the API server (uvicorn)."""
+    from server.serve import serve_forever
+
+    settings = settings_or_fail()
+    guarded(lambda: serve_forever(settings, host=host, port=port, demo=demo, workers=workers))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending schema migrations and exit."""
+    from db.migrate import apply_migrations, load_migrations
+
+    settings = settings_or_fail()
+
+    async def go() -> list[str]:
+        conn = await _open(settings)
+        try:
+            return await apply_migrations(conn)  # already applied by _open: reports nothing
+        finally:
+            await conn.close()
+
+    run(go)
+    typer.echo(f"schema up to date ({len(load_migrations())} migrations)")
+
+
+@cli.command("create-user")
+def create_user(
+    email: str = typer.Option(..., help="Login email."),
+    password: str = typer.Option(..., help="Password (at least 8 characters)."),
+    admin: bool = typer.Option(False, help="Give the user the admin role."),
+    name: str | None = typer.Option(None, help="Full name."),
+) -> None:
+    """Add a user."""
+    from db.users import create_user as insert_user
+
+    if len(password) < 8:
+        fail("password must be at least 8 characters")
+    if "@" not in email.strip("@"):
+        fail(f"not an email address: {email!r}")
+    settings = settings_or_fail()
+
+    async def go() -> Any:
+        conn = await _open(settings)
+        try:
+            role = "admin" if admin else "user"
+            return await insert_user(
+                conn, email=email, password=password, full_name=name, role=role
+            )
+        finally:
+            await conn.close()
+
+    row = run(go)
+    typer.echo(f"created {row['role']} {row['email']} ({row['id']})")
+
+
+@cli.command()
+def token(
+    email: str = typer.Option(..., help="The user's email."),
+    ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
+) -> None:
+    """Print a signed bearer token for a user."""
+    from db.users import get_user_by_email
+    from server.auth import issue_token
+
+    settings = settings_or_fail()
+
+    async def go() -> Any:
+        conn = await _open(settings)
+        try:
+            return await get_user_by_email(conn, email)
+        finally:
+            await conn.close()
+
+    row = run(go)
+    if row is None:
+        fail(f"no user with email {email}")
+    secret = guarded(settings.effective_jwt_secret)
+    typer.echo(issue_token(secret, row["id"], role=row["role"], ttl=ttl))
+
+
+@cli.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL SDL."""
+    from schema import build_schema
+
+    sys.stdout.write(build_schema().as_str().rstrip() + "\n")
+
+
+@cli.command()
+def emulator(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8188, min=1, max=65535, help="TCP port."),
+    speed: float = typer.Option(1.0, min=0.001, help="Simulated model nodes run this much faster."),
+    fail_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Chance a model node fails."),
+) -> None:
+    """Run a ComfyUI-protocol emulator worker (development and tests; not a GPU)."""
+    from comfy.emulator import run_emulator
+
+    run_emulator(host, port, speed=speed, fail_rate=fail_rate)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

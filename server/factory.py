@@ -1,0 +1,12 @@
+"""Entry point for uvicorn worker processes (`serve --workers N`)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.settings import load_settings
+
+
+def app_from_env() -> Starlette:
+    return create_app(load_settings())

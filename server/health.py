@@ -1,0 +1,33 @@
+"""Liveness and readiness endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from db.migrate import pending_migrations
+from server.state import AppState
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """200 once the database answers and every migration is applied; else 503."""
+    state: AppState = request.app.state.comfygraph
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(3):
+            async with state.pool.acquire() as conn:
+                pending = await pending_migrations(conn)
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        checks["database"] = f"error: {type(exc).__name__}"
+        checks["migrations"] = "unknown"
+    checks.update(state.ready)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)

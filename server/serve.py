@@ -1,0 +1,38 @@
+"""`comfygraph serve`: resolve the database once, check it answers, then run uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import uvicorn
+
+from server.database import check_reachable, resolve_dsn
+from server.settings import Settings
+
+
+def serve_forever(
+    settings: Settings, *, host: str, port: int, demo: bool = False, workers: int = 1
+) -> None:
+    dsn = resolve_dsn(settings)
+    # Fail fast, in one line, before uvicorn prints anything.
+    asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
+    if settings.public_base_url is None:
+        settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
+    uv = dict(
+        host=host,
+        port=port,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        log_level="info",
+    )
+    if workers > 1:
+        # Worker processes rebuild settings from the environment: hand them the database.
+        os.environ["DATABASE_URL"] = dsn
+        uvicorn.run("server.factory:app_from_env", factory=True, workers=workers, **uv)  # type: ignore[arg-type]
+        return
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings, dsn=dsn), **uv)  # type: ignore[arg-type]
