@@ -8,7 +8,7 @@ lease expired belongs to a replica that died and may be adopted by another.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -17,15 +17,18 @@ from db.kinds import OutputType
 _ORDER = "priority DESC, created_at, id"
 
 
-def _candidates(kinds: Iterable[OutputType]) -> str:
-    # One locked candidate per table; the best of them is claimed, the rest are
-    # released when the transaction ends.
-    return " UNION ALL ".join(
-        f"""(SELECT '{k.value}'::text AS kind, id, priority, created_at FROM {k.table}
-             WHERE status = 'pending' AND deleted_at IS NULL
+def _candidates(kinds: Sequence[OutputType]) -> str:
+    # One locked candidate per table (FOR UPDATE is not allowed directly under a UNION,
+    # so each lives in its own CTE); the best is claimed, the others are released when
+    # the transaction ends.
+    ctes = ", ".join(
+        f"""c_{k.value} AS (SELECT '{k.value}'::text AS kind, id, priority, created_at
+             FROM {k.table} WHERE status = 'pending' AND deleted_at IS NULL
              ORDER BY {_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED)"""
         for k in kinds
     )
+    union = " UNION ALL ".join(f"SELECT * FROM c_{k.value}" for k in kinds)
+    return f"WITH {ctes} SELECT kind, id FROM ({union}) c ORDER BY {_ORDER} LIMIT 1"
 
 
 async def claim_next_pending(
@@ -34,16 +37,14 @@ async def claim_next_pending(
     replica: str,
     worker_url: str,
     lease_s: float,
-    kinds: Iterable[OutputType] = tuple(OutputType),
+    kinds: Sequence[OutputType] = tuple(OutputType),
 ) -> tuple[OutputType, asyncpg.Record] | None:
     """Claim the best PENDING job for `worker_url` and move it to PROCESSING.
 
     Concurrent claimers never get the same job: the loser skips the locked row.
     """
     async with conn.transaction():
-        best = await conn.fetchrow(
-            f"SELECT kind, id FROM ({_candidates(kinds)}) c ORDER BY {_ORDER} LIMIT 1"
-        )
+        best = await conn.fetchrow(_candidates(kinds))
         if best is None:
             return None
         kind = OutputType(best["kind"])

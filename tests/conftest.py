@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from db.embedded import start_embedded
+from db.migrate import apply_migrations
+from db.pool import create_pool
+from tests.dbutil import create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PostgreSQL server the tests may create databases on."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    return start_embedded(Path(tmp_path_factory.mktemp("embedded")))
+
+
+@pytest.fixture(scope="module")
+async def empty_dsn(admin_dsn: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A new, empty database for this test module, dropped afterwards."""
+    dsn = await create_database(admin_dsn, request.module.__name__.rsplit(".", 1)[-1])
+    yield dsn
+    await drop_database(admin_dsn, dsn)
+
+
+@pytest.fixture(scope="module")
+async def dsn(empty_dsn: str) -> str:
+    """A migrated database for this test module."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+    return empty_dsn
+
+
+@pytest.fixture(scope="module")
+async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(dsn, min_size=2, max_size=8)
+    yield p
+    await p.close()

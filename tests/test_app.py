@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.settings import Settings
+from tests.servers import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def base_url(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = Path(tmp_path_factory.mktemp("data"))
+    settings = Settings(database_url=dsn, data_dir=data)
+    with serve_in_thread(create_app(settings, dsn=dsn)) as url:
+        yield url
+
+
+def test_graphql_answers_typename(base_url: str) -> None:
+    r = httpx.post(f"{base_url}/graphql", json={"query": "{ __typename }"})
+    assert r.status_code == 200
+    assert r.json() == {"data": {"__typename": "Query"}}
+
+
+def test_graphiql_in_a_browser(base_url: str) -> None:
+    r = httpx.get(f"{base_url}/graphql", headers={"accept": "text/html"})
+    assert r.status_code == 200 and "graphiql" in r.text.lower()
+
+
+def test_health_and_readiness(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{base_url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["migrations"] == "ok"

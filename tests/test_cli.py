@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+
+def comfygraph(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        env={**clean, **env}, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_unreachable_database_exits_with_one_line_naming_the_host(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    result = comfygraph(
+        "serve", env={"DATABASE_URL": f"postgresql://app@127.0.0.1:{port}/app",
+                      "COMFYGRAPH_DATA_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and lines[0].startswith("error:")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DB_POOL_MAX", "many"), ("COMFY_WORKERS", "ftp://gpu-1"), ("ALLOW_ANONYMOUS", "maybe"),
+     ("DATABASE_URL", "mysql://db/app"), ("COMFY_WORKERS", "http://gpu-1@cheap"),
+     ("JWT_SECRET", "short"), ("STORAGE_URL", "gopher://x")],
+)  # fmt: skip
+def test_bad_setting_names_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    result = comfygraph("serve", env={variable: value, "COMFYGRAPH_DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+
+
+def test_user_and_token_commands(dsn: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path)}
+    made = comfygraph("create-user", "--email", "cli@example.com", "--password", "hunter22!",
+                      "--admin", env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    again = comfygraph("create-user", "--email", "CLI@example.com", "--password", "hunter22!",
+                       env=env)  # fmt: skip
+    assert again.returncode != 0 and "already exists" in again.stderr
+    short = comfygraph("create-user", "--email", "x@example.com", "--password", "pw", env=env)
+    assert short.returncode != 0 and "8 characters" in short.stderr
+
+    token = comfygraph("token", "--email", "cli@example.com", "--ttl", "60", env=env)
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.count(".") == 2  # header.payload.signature
+    missing = comfygraph("token", "--email", "nobody@example.com", env=env)
+    assert missing.returncode != 0 and "no user" in missing.stderr
