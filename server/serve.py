@@ -17,6 +17,12 @@ def serve_forever(
     dsn = resolve_dsn(settings)
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
+    if demo:
+        from server.demo import banner, ensure_demo_user
+
+        user = asyncio.run(ensure_demo_user(settings, dsn))
+        workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
+        print(banner(f"http://{host}:{port}", user, workers_text), flush=True)
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
     uv = dict(

@@ -1,0 +1,51 @@
+"""`serve --demo`: a newcomer's first run. A demo user and its token, printed with the
+GraphiQL URL. The in-process emulator worker is started by serve (see serve.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.migrate import apply_migrations
+from db.pool import connect
+from db.users import create_user, get_user_by_email
+from server.auth import issue_token
+from server.settings import Settings
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"
+DEMO_TOKEN_TTL = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    password: str
+    token: str
+
+
+async def ensure_demo_user(settings: Settings, dsn: str) -> DemoUser:
+    conn = await connect(dsn, connect_timeout=settings.db_connect_timeout)
+    try:
+        await apply_migrations(conn)
+        row = await get_user_by_email(conn, DEMO_EMAIL)
+        if row is None:
+            row = await create_user(
+                conn, email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo User"
+            )
+    finally:
+        await conn.close()
+    token = issue_token(
+        settings.effective_jwt_secret(), row["id"], role=row["role"], ttl=DEMO_TOKEN_TTL
+    )
+    return DemoUser(DEMO_EMAIL, DEMO_PASSWORD, token)
+
+
+def banner(url: str, demo: DemoUser, workers: str) -> str:
+    return (
+        f"\n  comfygraph demo\n"
+        f"  GraphiQL : {url}/graphql\n"
+        f"  user     : {demo.email} / {demo.password}\n"
+        f"  token    : {demo.token}\n"
+        f"  (send it as the header  Authorization: Bearer <token>)\n"
+        f"  worker   : {workers} (the ComfyUI emulator, not a GPU)\n"
+    )
