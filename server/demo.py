@@ -1,9 +1,16 @@
 """`serve --demo`: a newcomer's first run. A demo user and its token, printed with the
-GraphiQL URL. The in-process emulator worker is started by serve (see serve.py)."""
+GraphiQL URL, and a ComfyUI emulator worker running in this process (a thread with
+its own event loop, so simulated work never stalls the API's loop)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
 
 from db.migrate import apply_migrations
 from db.pool import connect
@@ -49,3 +56,23 @@ def banner(url: str, demo: DemoUser, workers: str) -> str:
         f"  (send it as the header  Authorization: Bearer <token>)\n"
         f"  worker   : {workers} (the ComfyUI emulator, not a GPU)\n"
     )
+
+
+def start_demo_worker(data_dir: Path, *, speed: float = 4.0) -> str:
+    """Run the emulator on a free loopback port in a daemon thread; return its URL."""
+    from comfy.emulator import create_emulator_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    app = create_emulator_app(speed=speed, output_dir=data_dir / "emulator" / "output")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="demo-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the demo emulator worker did not start")
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}"

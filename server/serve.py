@@ -18,9 +18,12 @@ def serve_forever(
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
     if demo:
-        from server.demo import banner, ensure_demo_user
+        from server.demo import banner, ensure_demo_user, start_demo_worker
+        from server.settings import WorkerSpec
 
         user = asyncio.run(ensure_demo_user(settings, dsn))
+        worker = WorkerSpec(start_demo_worker(settings.data_dir), 0.5)
+        settings = settings.model_copy(update={"comfy_workers": (*settings.comfy_workers, worker)})
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
         print(banner(f"http://{host}:{port}", user, workers_text), flush=True)
     if settings.public_base_url is None:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
+from comfy.events import JobEvents, Publish, discard
+from comfy.templates import TemplateSet
 from server.settings import Settings
+from server.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from comfy.runtime import ComfyRuntime
 
 
 @dataclass
@@ -15,3 +22,11 @@ class AppState:
     dsn: str
     pool: asyncpg.Pool
     ready: dict[str, str] = field(default_factory=dict)
+    templates: TemplateSet = field(default_factory=lambda: TemplateSet({}, ()))
+    storage: LocalStorage | None = None
+    comfy: ComfyRuntime | None = None
+    publish: Publish = discard
+
+    @property
+    def events(self) -> JobEvents:
+        return JobEvents(self.publish)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,11 +15,15 @@ from tests.dbutil import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
-def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+def admin_dsn() -> str:
     """A PostgreSQL server the tests may create databases on."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-    return start_embedded(Path(tmp_path_factory.mktemp("embedded")))
+    # Not under pytest's tmp dirs: those are 0700, and the embedded server runs as its own
+    # system user when tests run as root, so it could not reach its data folder to stop.
+    root = Path(tempfile.mkdtemp(prefix="comfygraph-tests-"))
+    root.chmod(0o755)
+    return start_embedded(root, cleanup="delete")
 
 
 @pytest.fixture(scope="module")

@@ -22,17 +22,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # a thread may not own signals
-        pass
-
-
 @contextlib.contextmanager
 def serve_in_thread(app: Any, *, port: int | None = None, **config: Any) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) while uvicorn serves `app`."""
     port = port or free_port()
     cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config)
-    server = ThreadedServer(cfg)
+    server = uvicorn.Server(cfg)  # in a thread, uvicorn leaves signals alone
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
