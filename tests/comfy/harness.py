@@ -89,7 +89,9 @@ class Harness:
 
         template = self.templates.get(workflow)
         kind = OutputType(template.output_type.lower()) if template else OutputType.IMAGE
-        values = dict(parameters if parameters is not None else await self.sample_parameters(workflow))
+        values = dict(
+            parameters if parameters is not None else await self.sample_parameters(workflow)
+        )
         clean = validate(template, values)[0] if template else values
         async with self.pool.acquire() as conn:
             row, _ = await create_job(conn, kind, user_id=self.user["id"], workflow_name=workflow,

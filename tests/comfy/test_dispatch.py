@@ -9,13 +9,12 @@ import httpx
 import pytest
 from PIL import Image
 
+from comfy.emulator import create_emulator_app
 from comfy.templates import load_templates
 from db.queue import queue_positions
 from tests.comfy.conftest import png_bytes
 from tests.comfy.harness import Harness, start_harness
 from tests.servers import serve_in_thread
-
-from comfy.emulator import create_emulator_app
 
 
 @pytest.fixture
@@ -120,7 +119,7 @@ async def test_worker_dying_mid_job_never_leaves_it_stuck(
     with serve_in_thread(app) as url:
         harness = await start_harness(pool, tmp_path, [(url, None)])
         await faults(url, action="stall", class_type="KSampler")
-        kind, job_id = await harness.submit("img2img")
+        _kind, job_id = await harness.submit("img2img")
         await running_on_worker(harness, job_id, "KSampler")
     try:  # the worker is gone now
         event = await harness.recorder.wait(
@@ -144,7 +143,7 @@ async def test_three_workers_share_sixty_jobs_none_on_the_unhealthy_one(
         harness = await start_harness(pool, tmp_path, [(a, None), (b, None), (dead, None)])
         try:
             image = await harness.upload("in.png", png_bytes(32, 32))
-            jobs = [await harness.submit("image-edit", {"image": image, "instruction": f"#{i}"})
+            jobs = [await harness.submit("image-edit", {"image": image, "prompt": f"edit #{i}"})
                     for i in range(60)]  # fmt: skip
             rows = await asyncio.gather(*(harness.finished(k, j, timeout=90) for k, j in jobs))
             assert [r["status"] for r in rows] == ["completed"] * 60
