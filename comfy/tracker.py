@@ -61,7 +61,8 @@ class JobFailed(Exception):
 class TrackerConfig:
     job_timeout: float = 3600.0
     max_attempts: int = 2  # a job the worker lost is re-queued once, then failed
-    progress_interval: float = 0.25  # at most this often a tick is published / stored
+    progress_interval: float = 1.0  # at most this often progress is written to the row
+    publish_interval: float = 0.1  # at most this often a tick is published (same node)
     preview_interval: float = 1.0
 
 
@@ -194,7 +195,8 @@ class Tracker:
         model: ProgressModel,
         expected_total: float | None,
     ) -> None:
-        last_tick = last_preview = 0.0
+        last_tick = last_preview = last_publish = 0.0
+        last_node: str | None = None
         preview_url: str | None = None
         node_value: tuple[float, float] | None = None
         async for message in job:
@@ -224,11 +226,20 @@ class Tracker:
                 model.executed(str(data.get("node")))
             else:
                 continue
+            # A sampler reports every step: publish at most every publish_interval (or
+            # when the running node changes), store at most every progress_interval.
             now = time.monotonic()
-            if now - last_tick < self.config.progress_interval and kind_of == "progress":
+            node = model.current_node
+            if node == last_node and now - last_publish < self.config.publish_interval:
                 continue
-            last_tick = now
-            await self._tick(kind, row, model, node_value, expected_total, preview_url)
+            last_node, last_publish = node, now
+            persist = now - last_tick >= self.config.progress_interval
+            if persist:
+                last_tick = now
+            if not await self._tick(
+                kind, row, model, node_value, expected_total, preview_url, persist=persist
+            ):
+                return
 
     async def _tick(
         self,
@@ -238,11 +249,18 @@ class Tracker:
         node_value: tuple[float, float] | None,
         expected_total: float | None,
         preview_url: str | None,
-    ) -> None:
-        async with self.pool.acquire() as conn:
-            stored = await set_progress(conn, kind, row["id"], model.percent)
-        if stored is None:
-            return  # no longer PROCESSING (cancelled): say nothing more
+        *,
+        persist: bool,
+    ) -> bool:
+        """Publish the job's progress (and store it when `persist`); False once the job
+        is no longer PROCESSING (cancelled), after which nothing more is said."""
+        stored: float | None = model.percent
+        if persist:
+            async with self.pool.acquire() as conn:
+                stored = await set_progress(conn, kind, row["id"], model.percent)
+            if stored is None:
+                return False
+        assert stored is not None
         node = model.current_node
         value, maximum = node_value or (None, None)
         await self.events.progress(
@@ -257,6 +275,7 @@ class Tracker:
             preview_url=preview_url,
             session_id=row["session_id"],
         )
+        return True
 
     async def _lost(
         self, kind: OutputType, row: asyncpg.Record, worker: Worker, exc: ComfyError
