@@ -55,6 +55,7 @@ async def create_job(
     workflow_name: str,
     parameters: Mapping[str, Any],
     idempotency_key: str | None = None,
+    request: Mapping[str, Any] | None = None,
     **columns: Any,
 ) -> tuple[asyncpg.Record, bool]:
     """Insert a PENDING job; return (row, created).
@@ -62,6 +63,8 @@ async def create_job(
     With an idempotency key, a repeat of the same request by the same user returns the
     first job and created=False; the same key with a different request raises
     IdempotencyConflict. The key is claimed in job_idempotency in the same transaction.
+    `request` is what "the same request" compares (the caller's raw input, before
+    defaults and random seeds were filled in); by default the workflow and parameters.
     """
     _check_columns(kind, columns)
     values: dict[str, Any] = {
@@ -73,7 +76,8 @@ async def create_job(
     }
     async with conn.transaction():
         if idempotency_key is not None and user_id is not None:
-            request = {"workflow_name": workflow_name, "parameters": dict(parameters)}
+            if request is None:
+                request = {"workflow_name": workflow_name, "parameters": dict(parameters)}
             job_id = values.setdefault("id", uuid.uuid4())
             claimed = await conn.fetchrow(
                 """INSERT INTO job_idempotency (user_id, key, job_id, output_type, request)
