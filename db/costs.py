@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,24 @@ async def cost_breakdown(conn: asyncpg.Connection, session_id: uuid.UUID) -> lis
             session_id,
         )
     )
+
+
+async def cost_breakdowns(
+    conn: asyncpg.Connection, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    """cost_breakdown for many sessions in one statement (a DataLoader's batch)."""
+    rows = await conn.fetch(
+        """SELECT session_id, category, provider, count(*) AS api_calls,
+                  sum(amount) AS total_cost, avg(api_latency_ms)::float8 AS avg_latency_ms
+           FROM generation_costs WHERE session_id = ANY($1::uuid[])
+           GROUP BY session_id, category, provider
+           ORDER BY session_id, total_cost DESC, category, provider""",
+        list(session_ids),
+    )
+    grouped: dict[uuid.UUID, list[asyncpg.Record]] = {sid: [] for sid in session_ids}
+    for row in rows:
+        grouped[row["session_id"]].append(row)
+    return grouped
 
 
 async def costs_by_jobs(

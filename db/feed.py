@@ -158,3 +158,17 @@ async def jobs_by_ids(
     ]
     rows = await conn.fetch(" UNION ALL ".join(parts), id_list)
     return {r["id"]: r for r in rows}
+
+
+async def jobs_by_comfy_id(conn: asyncpg.Connection, comfy_job_id: str) -> list[asyncpg.Record]:
+    """Live jobs (any table) that ComfyUI knows as `comfy_job_id`, newest first; each row
+    has a `kind` column. Visibility is the caller's (db.visibility.can_see_job)."""
+    parts = [
+        f"""(SELECT {unified_select_list(k)} FROM {k.table}
+             WHERE comfy_job_id = $1 AND deleted_at IS NULL)"""
+        for k in OutputType
+    ]
+    rows = await conn.fetch(
+        f"{' UNION ALL '.join(parts)} ORDER BY created_at DESC, id DESC LIMIT 20", comfy_job_id
+    )
+    return list(rows)

@@ -64,6 +64,40 @@ async def session_page(
     active: bool | None = None,
 ) -> tuple[list[asyncpg.Record], bool]:
     """Newest first; user_id None means every user's (admins)."""
+    conds, args = _session_filter(user_id=user_id, statuses=statuses, active=active)
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if after is not None:
+        conds.append(f"(created_at, id) < ({param(after[0])}, {param(after[1])}::uuid)")
+    rows = await conn.fetch(
+        f"""SELECT * FROM sessions WHERE {" AND ".join(conds)}
+            ORDER BY created_at DESC, id DESC LIMIT {param(first + 1)}""",
+        *args,
+    )
+    return list(rows[:first]), len(rows) > first
+
+
+async def session_count(
+    conn: asyncpg.Connection,
+    *,
+    user_id: uuid.UUID | None,
+    statuses: Sequence[str] | None = None,
+    active: bool | None = None,
+) -> int:
+    """How many sessions session_page walks through with the same filter."""
+    conds, args = _session_filter(user_id=user_id, statuses=statuses, active=active)
+    return int(
+        await conn.fetchval(f"SELECT count(*) FROM sessions WHERE {' AND '.join(conds)}", *args)
+    )
+
+
+def _session_filter(
+    *, user_id: uuid.UUID | None, statuses: Sequence[str] | None, active: bool | None
+) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (and their arguments) shared by session_page and session_count."""
     conds, args = ["deleted_at IS NULL"], []  # type: list[str], list[Any]
 
     def param(value: Any) -> str:
@@ -78,14 +112,7 @@ async def session_page(
         conds.append(f"status <> ALL({param(list(ACTIVE_EXCLUDES))}::text[])")
     elif active is False:
         conds.append(f"status = ANY({param(list(ACTIVE_EXCLUDES))}::text[])")
-    if after is not None:
-        conds.append(f"(created_at, id) < ({param(after[0])}, {param(after[1])}::uuid)")
-    rows = await conn.fetch(
-        f"""SELECT * FROM sessions WHERE {" AND ".join(conds)}
-            ORDER BY created_at DESC, id DESC LIMIT {param(first + 1)}""",
-        *args,
-    )
-    return list(rows[:first]), len(rows) > first
+    return conds, args
 
 
 async def set_status(

@@ -57,6 +57,21 @@ def can_see_session(viewer: Viewer, row: Mapping[str, Any]) -> bool:
 can_change_session = can_see_session
 
 
+def can_see_asset(
+    viewer: Viewer, asset: Mapping[str, Any], session: Mapping[str, Any] | None
+) -> bool:
+    """Assets are seen through their session: only its owner (and admins)."""
+    if asset["deleted_at"] is not None or session is None:
+        return False
+    return asset["session_id"] == session["id"] and can_see_session(viewer, session)
+
+
+def can_see_user(viewer: Viewer, user_id: uuid.UUID) -> bool:
+    """A user fetched by id: only the user themself and admins. (The owner shown on a
+    job or session is seen by whoever may see that job or session.)"""
+    return viewer.is_admin or (viewer.user_id is not None and viewer.user_id == user_id)
+
+
 def scope_branches(viewer: Viewer, scope: Scope) -> list[str]:
     """SQL conditions (ORed by the caller as separate UNION branches, each of which
     one feed index serves) selecting what `viewer` may see in `scope`.

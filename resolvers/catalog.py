@@ -1,0 +1,67 @@
+"""Query.workflows and Query.workers: what the server can run, and where. Both read
+what the app's lifespan holds: the loaded templates and the ComfyUI worker pool."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from comfy.templates import Parameter, WorkflowTemplate
+from comfy.workers import Worker as ComfyWorker
+from schema.enums import OutputType, ParameterType
+from schema.workflows import Worker, Workflow, WorkflowParameter
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+
+async def workflows(
+    info: strawberry.Info[Context, None], output_type: OutputType | None = strawberry.UNSET
+) -> list[Workflow]:
+    found = (_workflow(t) for t in info.context.state.templates.templates.values())
+    wanted = [w for w in found if not output_type or w.output_type is output_type]
+    return sorted(wanted, key=lambda w: w.name)
+
+
+async def workers(info: strawberry.Info[Context, None]) -> list[Worker]:
+    runtime = info.context.state.comfy
+    if runtime is None:  # no ComfyUI runtime in this app (yet)
+        return []
+    return [_worker(w) for w in sorted(runtime.workers.workers.values(), key=lambda w: w.url)]
+
+
+def _workflow(template: WorkflowTemplate) -> Workflow:
+    return Workflow(
+        name=template.name,
+        output_type=OutputType(template.output_type.lower()),
+        description=template.description or None,
+        parameters=[_parameter(p) for p in template.parameters],
+    )
+
+
+def _parameter(spec: Parameter) -> WorkflowParameter:
+    return WorkflowParameter(
+        name=spec.name,
+        type=ParameterType(spec.type),
+        required=spec.required,
+        default=spec.default,
+        description=spec.description or None,
+        min=spec.min,
+        max=spec.max,
+        choices=None if spec.choices is None else [str(c) for c in spec.choices],
+    )
+
+
+def _worker(worker: ComfyWorker) -> Worker:
+    return Worker(
+        url=worker.url,
+        healthy=worker.healthy,
+        draining=worker.draining,
+        queue_remaining=worker.queue_remaining,
+        running_jobs=len(worker.running),
+        last_seen_at=worker.last_seen_at,
+        device=worker.device,
+        vram_total_bytes=worker.vram_total,
+        vram_free_bytes=worker.vram_free,
+    )

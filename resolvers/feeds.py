@@ -1,0 +1,109 @@
+"""Keyset connections over the jobs feed and the sessions list, for one request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+from typing import TypeVar
+
+from db.feed import Cursor, JobQuery, job_count, job_page
+from db.kinds import OutputType as Kind
+from db.sessions import session_count, session_page
+from db.visibility import Scope, Viewer
+from resolvers.connection import RequestConnection
+from resolvers.mapping import job_from_row, session_from_row
+from schema.jobs import AnyJob
+from schema.pagination import Connection, CursorCodec, CursorKind, Edge, PageInfo, page_size
+from schema.sessions import Session
+
+NodeT = TypeVar("NodeT")
+
+
+class Feeds:
+    def __init__(self, db: RequestConnection, viewer: Viewer, cursors: CursorCodec) -> None:
+        self.db = db
+        self.viewer = viewer
+        self.cursors = cursors
+
+    async def jobs(
+        self, query: JobQuery, *, first: int | None, after: str | None
+    ) -> Connection[AnyJob]:
+        """One page of the jobs the viewer may see among those `query` selects."""
+        size = page_size(first)
+        position = None if after is None else self.cursors.decode(CursorKind.JOBS, after)
+        async with self.db.acquire() as conn:
+            page = await job_page(
+                conn, self.viewer, query, first=size, after=position and Cursor(*position)
+            )
+        edges = [
+            Edge(cursor=self._cursor(CursorKind.JOBS, r["created_at"], r["id"]),
+                 node=job_from_row(Kind(r["kind"]), r))
+            for r in page.rows
+        ]  # fmt: skip
+        return Connection(
+            edges=edges,
+            page_info=_page_info(edges, has_next=page.has_next, after=after),
+            count=partial(self._job_count, query),
+        )
+
+    async def session_jobs(
+        self, session_id: uuid.UUID, *, first: int | None, after: str | None
+    ) -> Connection[AnyJob]:
+        return await self.jobs(
+            JobQuery(scope=Scope.ALL, session_id=session_id), first=first, after=after
+        )
+
+    async def sessions(
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        statuses: Sequence[str] | None,
+        active: bool | None,
+    ) -> Connection[Session]:
+        """The viewer's sessions (every user's for an admin; none for an anonymous viewer)."""
+        size = page_size(first)
+        position = None if after is None else self.cursors.decode(CursorKind.SESSIONS, after)
+        if self.viewer.user_id is None:
+            return Connection(edges=[], page_info=_page_info([], False, after), count=_zero)
+        owner = None if self.viewer.is_admin else self.viewer.user_id
+        async with self.db.acquire() as conn:
+            rows, has_next = await session_page(
+                conn, user_id=owner, first=size, after=position, statuses=statuses, active=active
+            )
+        edges = [
+            Edge(cursor=self._cursor(CursorKind.SESSIONS, r["created_at"], r["id"]),
+                 node=session_from_row(r))
+            for r in rows
+        ]  # fmt: skip
+        count = partial(self._session_count, owner, statuses, active)
+        return Connection(edges=edges, page_info=_page_info(edges, has_next, after), count=count)
+
+    def _cursor(self, kind: CursorKind, created_at: datetime, row_id: uuid.UUID) -> str:
+        return self.cursors.encode(kind, created_at, row_id)
+
+    async def _job_count(self, query: JobQuery) -> int:
+        async with self.db.acquire() as conn:
+            return await job_count(conn, self.viewer, query)
+
+    async def _session_count(
+        self, owner: uuid.UUID | None, statuses: Sequence[str] | None, active: bool | None
+    ) -> int:
+        async with self.db.acquire() as conn:
+            return await session_count(conn, user_id=owner, statuses=statuses, active=active)
+
+
+async def _zero() -> int:
+    return 0
+
+
+def _page_info(edges: Sequence[Edge[NodeT]], has_next: bool, after: str | None) -> PageInfo:
+    # Forward paging only: "a previous page exists" is approximated by "we came from a cursor".
+    return PageInfo(
+        has_next_page=has_next,
+        end_cursor=edges[-1].cursor if edges else None,
+        has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+    )

@@ -1,0 +1,102 @@
+"""Mutations on existing jobs that need only the database: cancelJob, deleteJob and
+setJobPublic.
+
+A job the viewer may not see is NOT_FOUND (a userError, exactly as for an unknown id);
+one they may see but not change (someone else's public job) is a FORBIDDEN error.
+cancelJob is comfy.cancel's: PENDING and PROCESSING jobs become CANCELLED (the guarded
+transition, then the status event), and a PROCESSING one is stopped on its worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg
+import strawberry
+
+from comfy.cancel import cancel_job as cancel
+from db import jobs as db_jobs
+from db.errors import IllegalTransition, NotFound
+from db.kinds import OutputType as Kind
+from db.visibility import can_change_job, can_see_job
+from resolvers.args import job_id
+from resolvers.mapping import job_from_row
+from schema.errors import (
+    FORBIDDEN,
+    NOT_CANCELLABLE,
+    NOT_FOUND,
+    ApiError,
+    UserError,
+    unauthenticated,
+    user_error,
+)
+from schema.payloads import DeletePayload, JobPayload
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+_NOT_FOUND = "no job with this id"
+
+
+async def _target(
+    ctx: Context, conn: asyncpg.Connection, id: str
+) -> tuple[Kind, uuid.UUID] | UserError:
+    """The job `id` names if the viewer may change it; a userError or FORBIDDEN otherwise."""
+    if ctx.viewer.anonymous:
+        raise unauthenticated()
+    try:
+        kind, uid = job_id(id)
+    except ApiError as exc:
+        return user_error(exc.code, exc.message, ["id"])
+    row = await db_jobs.get_job(conn, kind, uid)
+    if row is None or not can_see_job(ctx.viewer, row):
+        return user_error(NOT_FOUND, _NOT_FOUND, ["id"])
+    if not can_change_job(ctx.viewer, row):
+        raise ApiError(FORBIDDEN, "only the job's owner may change it")
+    return kind, uid
+
+
+async def cancel_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> JobPayload:
+    ctx = info.context
+    async with ctx.db.acquire() as conn:
+        target = await _target(ctx, conn, id)
+    if isinstance(target, UserError):
+        return JobPayload(user_errors=[target])
+    kind, uid = target
+    workers = ctx.state.comfy.workers if ctx.state.comfy is not None else None
+    try:
+        row = await cancel(ctx.pool, kind, uid, workers=workers, events=ctx.state.events)
+    except IllegalTransition as exc:
+        message = f"a {exc.current} job can no longer be cancelled"
+        return JobPayload(user_errors=[user_error(NOT_CANCELLABLE, message, ["id"])])
+    except NotFound:
+        return JobPayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
+    return JobPayload(job=job_from_row(kind, row))
+
+
+async def delete_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> DeletePayload:
+    """Soft delete: the job leaves every feed; its row stays."""
+    async with info.context.db.acquire() as conn:
+        target = await _target(info.context, conn, id)
+        if isinstance(target, UserError):
+            return DeletePayload(user_errors=[target])
+        kind, uid = target
+        row = await db_jobs.soft_delete(conn, kind, uid)
+    if row is None:  # deleted meanwhile by another request
+        return DeletePayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
+    return DeletePayload(deleted_id=id)
+
+
+async def set_job_public(
+    info: strawberry.Info[Context, None], id: strawberry.ID, public: bool
+) -> JobPayload:
+    async with info.context.db.acquire() as conn:
+        target = await _target(info.context, conn, id)
+        if isinstance(target, UserError):
+            return JobPayload(user_errors=[target])
+        kind, uid = target
+        row = await db_jobs.update_job(conn, kind, uid, public=public)
+    if row is None or row["deleted_at"] is not None:
+        return JobPayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
+    return JobPayload(job=job_from_row(kind, row))

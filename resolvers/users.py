@@ -1,0 +1,40 @@
+"""Query.me and Mutation.login."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from db.users import authenticate
+from resolvers.mapping import user_from_row
+from schema.errors import INVALID_CREDENTIALS, user_error
+from schema.payloads import AuthPayload
+from schema.users import User
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+# bcrypt looks at 72 bytes at most (and refuses more); no stored password is longer.
+MAX_PASSWORD_BYTES = 72
+MAX_EMAIL = 320
+
+
+async def me(info: strawberry.Info[Context, None]) -> User | None:
+    user_id = info.context.viewer.user_id
+    return None if user_id is None else await info.context.loaders.users.load(user_id)
+
+
+async def login(info: strawberry.Info[Context, None], email: str, password: str) -> AuthPayload:
+    """A bearer token for the user whose password this is; INVALID_CREDENTIALS otherwise
+    (the same answer, in the same time, whether or not the email is known)."""
+    row = None
+    if len(email) <= MAX_EMAIL and len(password.encode()) <= MAX_PASSWORD_BYTES:
+        async with info.context.db.acquire() as conn:
+            row = await authenticate(conn, email, password)
+    if row is None:
+        return AuthPayload(
+            user_errors=[user_error(INVALID_CREDENTIALS, "wrong email or password", ["password"])]
+        )
+    token = info.context.issue_token(row["id"], role=row["role"])
+    return AuthPayload(token=token, user=user_from_row(row))

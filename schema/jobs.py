@@ -1,0 +1,203 @@
+"""Generation jobs: the GenerationJob interface, one type per output table, the Job
+union of the unified feed, what a job produced (JobOutput), and the feed filter.
+
+Columns are plain dataclass attributes (filled once from the row); only fields that
+need another query are resolvers, and those go through the request's DataLoaders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from schema.enums import JobStatus, OutputKind, OutputType, Scope
+from schema.node import Node
+from schema.scalars import JSON
+from schema.users import User
+
+if TYPE_CHECKING:
+    from schema.sessions import Session
+    from server.context import Context
+
+
+@strawberry.type(description="One stored file that a job produced.")
+class JobOutput:
+    kind: OutputKind
+    url: str
+    filename: str
+    mime_type: str | None
+    node: str | None = strawberry.field(description="The ComfyUI node that produced it.")
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    size_bytes: float | None
+
+
+@strawberry.interface(description="Fields that every generation job has, whatever it outputs.")
+class GenerationJob(Node):
+    id: strawberry.ID
+    output_type: OutputType
+    workflow_name: str = strawberry.field(
+        description="The workflow template that ran, e.g. lipsync-one, img2img, character-caption."
+    )
+    status: JobStatus
+    progress: float = strawberry.field(
+        description="Progress of the whole workflow, 0..100. Never decreases; 100 only once "
+        "COMPLETED."
+    )
+    parameters: JSON = strawberry.field(
+        description="The validated parameters the job was submitted with."
+    )
+    public: bool
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    processing_time_seconds: float | None
+    error_message: str | None
+    comfy_job_id: str | None = strawberry.field(
+        description="ComfyUI's prompt_id once the job was handed to a worker."
+    )
+    comfy_url: str | None = strawberry.field(
+        description="Base URL of the ComfyUI worker that ran the job."
+    )
+    cost_usd: float | None = strawberry.field(
+        description="What the job cost, from the worker's GPU seconds and its configured price."
+    )
+    uid: strawberry.Private[uuid.UUID]
+    user_id: strawberry.Private[uuid.UUID | None]
+    session_id: strawberry.Private[uuid.UUID | None]
+    raw_outputs: strawberry.Private[list[Any]]
+
+    @strawberry.field(
+        description="While PENDING: how many jobs are ahead of this one in the dispatch "
+        "queue. Null otherwise."
+    )
+    async def queue_position(self, info: strawberry.Info[Context, None]) -> int | None:
+        if self.status is not JobStatus.PENDING:
+            return None
+        return await info.context.loaders.queue_positions.load(self.uid)
+
+    @strawberry.field
+    async def owner(self, info: strawberry.Info[Context, None]) -> User | None:
+        if self.user_id is None:
+            return None
+        return await info.context.loaders.users.load(self.user_id)
+
+    @strawberry.field
+    async def session(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated[Session, strawberry.lazy("schema.sessions")] | None:
+        if self.session_id is None:
+            return None
+        return await info.context.loaders.sessions.load(self.session_id)
+
+    @strawberry.field(
+        description="Every file the job produced, whatever its kind: nothing a workflow "
+        "outputs is dropped (a video job's thumbnail, a caption job's dataset)."
+    )
+    def outputs(self) -> list[JobOutput]:
+        return [out for item in self.raw_outputs if (out := job_output(item)) is not None]
+
+
+@strawberry.type
+class VideoJob(GenerationJob):
+    input_image_urls: list[str]
+    input_audio_urls: list[str]
+    input_video_urls: list[str]
+    output_video_urls: list[str]
+    width: int | None
+    height: int | None
+    fps: int | None
+    duration_seconds: float | None
+
+
+@strawberry.type
+class ImageJob(GenerationJob):
+    input_image_urls: list[str]
+    prompt: str | None
+    output_image_urls: list[str]
+    width: int | None
+    height: int | None
+
+
+@strawberry.type
+class TextJob(GenerationJob):
+    input_image_urls: list[str]
+    prompt: str | None
+    output_text: str | None
+    output_urls: list[str] = strawberry.field(
+        description="Files the job wrote (a caption dataset, for instance)."
+    )
+
+
+@strawberry.type
+class AudioJob(GenerationJob):
+    input_audio_urls: list[str]
+    output_audio_urls: list[str]
+    duration_seconds: float | None
+    sample_rate: int | None
+
+
+AnyJob = VideoJob | ImageJob | TextJob | AudioJob
+Job = Annotated[
+    AnyJob,
+    strawberry.union(
+        "Job", description="One row of the unified jobs feed: whichever output table it lives in."
+    ),
+]
+JOB_TYPES: dict[OutputType, type[AnyJob]] = {
+    OutputType.VIDEO: VideoJob,
+    OutputType.IMAGE: ImageJob,
+    OutputType.TEXT: TextJob,
+    OutputType.AUDIO: AudioJob,
+}
+
+
+@strawberry.input(description="Feeds are ordered newest first (createdAt, then id, descending).")
+class JobFilter:
+    scope: Scope | None = strawberry.UNSET
+    output_types: list[OutputType] | None = strawberry.UNSET
+    workflow_names: list[str] | None = strawberry.UNSET
+    statuses: list[JobStatus] | None = strawberry.UNSET
+    session_id: strawberry.ID | None = strawberry.UNSET
+    created_after: datetime | None = strawberry.UNSET
+    created_before: datetime | None = strawberry.UNSET
+
+
+_KINDS = {kind.value: kind for kind in OutputKind}
+
+
+def job_output(item: Any) -> JobOutput | None:
+    """One entry of a job's `outputs` jsonb (camelCase or snake_case keys); None if unusable."""
+    if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+        return None
+    url: str = item["url"]
+
+    def pick(camel: str, snake: str) -> Any:
+        return item.get(camel, item.get(snake))
+
+    kind = _KINDS.get(str(item.get("kind", "")).lower(), OutputKind.FILE)
+    return JobOutput(
+        kind=kind,
+        url=url,
+        filename=str(item.get("filename") or url.rsplit("/", 1)[-1]),
+        mime_type=_text(pick("mimeType", "mime_type")),
+        node=_text(item.get("node")),
+        width=_number(item.get("width"), int),
+        height=_number(item.get("height"), int),
+        duration_seconds=_number(pick("durationSeconds", "duration_seconds"), float),
+        size_bytes=_number(pick("sizeBytes", "size_bytes"), float),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any, cast: type[int] | type[float]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return cast(value)

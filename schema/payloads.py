@@ -1,0 +1,85 @@
+"""Mutation inputs and payloads. Expected failures travel as `userErrors`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.enums import ProductCategory
+from schema.errors import UserError
+from schema.jobs import Job
+from schema.scalars import JSON
+from schema.sessions import Session
+from schema.users import User
+
+
+@strawberry.input
+class SubmitJobInput:
+    workflow_name: str
+    parameters: JSON = strawberry.field(
+        description="Values for the workflow's parameters (see Query.workflows)."
+    )
+    public: bool | None = False
+    idempotency_key: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A retried submit with the same key (for the same user) returns the first "
+        "job instead of a new one.",
+    )
+    session_id: strawberry.ID | None = strawberry.UNSET
+    priority: int | None = 0
+
+
+@strawberry.input
+class CreateSessionInput:
+    user_product_prompt: str
+    user_video_prompt: str | None = strawberry.UNSET
+    product_category: ProductCategory | None = strawberry.UNSET
+    num_images_requested: int | None = 6
+    clip_duration_seconds: float | None = 3.0
+    consistency_seed: int | None = strawberry.UNSET
+    style_keywords: list[str] | None = strawberry.UNSET
+    product_name: str | None = strawberry.UNSET
+    call_to_action: str | None = strawberry.UNSET
+    text_color: str | None = strawberry.UNSET
+    text_font: str | None = strawberry.UNSET
+    background_music_enabled: bool | None = False
+    music_genre: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class SubmitJobPayload:
+    job: Job | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class JobPayload:
+    job: Job | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UploadPayload:
+    url: str | None = None
+    name: str | None = None
+    content_type: str | None = None
+    size_bytes: float | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SessionPayload:
+    session: Session | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AuthPayload:
+    token: str | None = None
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

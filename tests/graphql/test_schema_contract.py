@@ -1,0 +1,106 @@
+"""The served schema keeps the public contract (tests/data/API.graphql, a copy of the
+design's), and schema.graphql at the repository root is what `export-schema` prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    build_schema,
+)
+
+from schema import build_schema as build_served
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = ROOT / "tests" / "data" / "API.graphql"
+
+
+@pytest.fixture(scope="module")
+def sdl() -> str:
+    return build_served().as_str().rstrip() + "\n"
+
+
+@pytest.fixture(scope="module")
+def served(sdl: str) -> GraphQLSchema:
+    return build_schema(sdl)
+
+
+def test_schema_graphql_is_up_to_date(sdl: str) -> None:
+    exported = (ROOT / "schema.graphql").read_text()
+    assert exported == sdl, (
+        "schema.graphql is stale: run `comfygraph export-schema > schema.graphql`"
+    )
+
+
+def _problems(contract: GraphQLSchema, served: GraphQLSchema) -> list[str]:
+    problems = []
+    for name, want in contract.type_map.items():
+        if name.startswith("__"):
+            continue
+        have = served.type_map.get(name)
+        if have is None or type(have) is not type(want):
+            problems.append(f"type {name}: missing or of another kind")
+            continue
+        if isinstance(want, GraphQLEnumType):
+            assert isinstance(have, GraphQLEnumType)
+            problems += [f"enum {name}.{v}" for v in want.values if v not in have.values]
+        if isinstance(want, GraphQLUnionType):
+            assert isinstance(have, GraphQLUnionType)
+            missing = {t.name for t in want.types} - {t.name for t in have.types}
+            problems += [f"union {name} lacks {m}" for m in sorted(missing)]
+        if isinstance(want, GraphQLObjectType | GraphQLInterfaceType):
+            assert isinstance(have, GraphQLObjectType | GraphQLInterfaceType)
+            missing = {i.name for i in want.interfaces} - {i.name for i in have.interfaces}
+            problems += [f"{name} does not implement {m}" for m in sorted(missing)]
+        if isinstance(want, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            problems += _field_problems(name, want, have)
+    return problems
+
+
+def _field_problems(name: str, want: object, have: object) -> list[str]:
+    problems = []
+    for field_name, field in want.fields.items():  # type: ignore[attr-defined]
+        got = have.fields.get(field_name)  # type: ignore[attr-defined]
+        if got is None:
+            problems.append(f"field {name}.{field_name} missing")
+            continue
+        if str(got.type) != str(field.type):
+            problems.append(f"{name}.{field_name}: {got.type} instead of {field.type}")
+        if hasattr(field, "default_value") and field.default_value != got.default_value:
+            problems.append(f"{name}.{field_name}: default {got.default_value!r}")
+        for arg_name, arg in getattr(field, "args", {}).items():
+            have_arg = got.args.get(arg_name)
+            if have_arg is None:
+                problems.append(f"argument {name}.{field_name}({arg_name}) missing")
+            elif str(have_arg.type) != str(arg.type):
+                problems.append(f"{name}.{field_name}({arg_name}): {have_arg.type}")
+            elif have_arg.default_value != arg.default_value:
+                problems.append(f"{name}.{field_name}({arg_name}): default changed")
+        extra_required = [
+            a for a, v in getattr(got, "args", {}).items()
+            if a not in getattr(field, "args", {}) and str(v.type).endswith("!")
+        ]  # fmt: skip
+        problems += [f"{name}.{field_name}: new required argument {a}" for a in extra_required]
+    return problems
+
+
+def test_every_name_of_the_contract_is_served(served: GraphQLSchema) -> None:
+    contract = build_schema(CONTRACT.read_text())
+    assert _problems(contract, served) == []
+
+
+def test_the_check_notices_a_broken_contract(served: GraphQLSchema) -> None:
+    contract = build_schema(
+        CONTRACT.read_text()
+        .replace("  hasNextPage: Boolean!", "  hasNextPage: Boolean!\n  pageCount: Int!")
+        .replace("enum Role { USER ADMIN }", "enum Role { USER ADMIN GUEST }")
+    )
+    assert sorted(_problems(contract, served)) == [
+        "enum Role.GUEST", "field PageInfo.pageCount missing"]  # fmt: skip

@@ -1,0 +1,76 @@
+"""No N+1: a feed page asking for every job's owner and session costs the same number
+of SQL statements for 20 rows as for 100, counted on the wire by a proxy in front of
+PostgreSQL (tests/graphql/pgproxy.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from server.app import create_app
+from server.auth import issue_token
+from server.settings import Settings
+from tests.graphql.client import GraphQLClient
+from tests.graphql.conftest import SECRET
+from tests.graphql.pgproxy import StatementCounter
+from tests.graphql.world import World, build_world
+from tests.servers import serve_in_thread
+
+PAGE = """
+query Page($first: Int!) {
+  jobs(first: $first, filter: {scope: ALL}) {
+    edges { node { ... on GenerationJob {
+      id workflowName status createdAt queuePosition
+      owner { id email }
+      session { id status owner { email } }
+    } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+async def world(pool: asyncpg.Pool) -> World:
+    async with pool.acquire() as conn:
+        return await build_world(conn, jobs=130)
+
+
+@pytest.fixture(scope="module")
+def counted(
+    dsn: str, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[StatementCounter, GraphQLClient]]:
+    counter = StatementCounter(dsn)
+    # One pooled connection: a request never meets a fresh connection's first-use
+    # statements (type introspection), so the count is exact.
+    with counter.running() as proxied:
+        settings = Settings(database_url=proxied, data_dir=Path(tmp_path_factory.mktemp("d")),
+                            jwt_secret=SECRET, db_pool_min=1, db_pool_max=1)  # fmt: skip
+        admin = world.users["admin"]
+        token = issue_token(SECRET, admin["id"], role="admin")
+        with serve_in_thread(create_app(settings, dsn=proxied)) as url:
+            client = GraphQLClient(url, token)
+            yield counter, client
+            client.close()
+
+
+def _cost(counter: StatementCounter, client: GraphQLClient, first: int) -> int:
+    before = counter.statements
+    edges = client.data(PAGE, {"first": first})["jobs"]["edges"]
+    after = counter.statements
+    assert len(edges) == first
+    assert all(e["node"]["owner"] for e in edges)
+    assert any(e["node"]["session"] for e in edges)
+    return after - before
+
+
+def test_statement_count_does_not_grow_with_the_page(counted) -> None:  # type: ignore[no-untyped-def]
+    counter, client = counted
+    _cost(counter, client, 5)  # warm: statement caches, type introspection
+    small, large = _cost(counter, client, 20), _cost(counter, client, 100)
+    print(f"SQL statements for a page of 20: {small}, of 100: {large}")
+    # The feed, the owners, the sessions (whose owners are cached already), the queue
+    # positions: one statement each, whatever the page size.
+    assert small == large == 4
