@@ -14,6 +14,7 @@ from server.storage import LocalStorage
 
 if TYPE_CHECKING:
     from comfy.runtime import ComfyRuntime
+    from server.events import EventBus
 
 
 @dataclass
@@ -25,6 +26,7 @@ class AppState:
     templates: TemplateSet = field(default_factory=lambda: TemplateSet({}, ()))
     storage: LocalStorage | None = None
     comfy: ComfyRuntime | None = None
+    bus: EventBus | None = None
     publish: Publish = discard
 
     @property
