@@ -75,6 +75,8 @@ class GraphQLView(GraphQL[Context, None]):
             build_schema(extensions=[AuthGate]),
             graphql_ide="graphiql",
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            # The GraphQL multipart request spec (uploadFile); sizes are checked there.
+            multipart_uploads_enabled=True,
         )
         # effective_jwt_secret() may read (or create) a file: once per app, not per request.
         self.keys = Keys.from_secret(settings.effective_jwt_secret())
