@@ -458,7 +458,7 @@ class ComfyClient:
         self,
         prompt_id: str,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 - bounds the job, not one await
+        timeout: float | None = None,
     ) -> AsyncIterator[Job]:
         """Follow a prompt that was already submitted: ``async with client.watch(id) as job``.
 
@@ -480,7 +480,7 @@ class ComfyClient:
         prompt_id: str | None = None,
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - bounds the job, not one await
+        timeout: float | None = None,
     ) -> AsyncIterator[Job]:
         """Start following a prompt id, then POST /prompt it; yields the :class:`Job`.
 
@@ -502,7 +502,7 @@ class ComfyClient:
         prompt_id: str | None = None,
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - bounds the job and cancels it
+        timeout: float | None = None,
         on_event: Callable[[JobEvent], Awaitable[None] | None] | None = None,
         cancel_on_timeout: bool = True,
     ) -> PromptResult:
@@ -532,7 +532,7 @@ class ComfyClient:
         self,
         prompt_id: str,
         *,
-        timeout: float | None,  # noqa: ASYNC109 - handed to the Job
+        timeout: float | None,
         submitted: bool,
     ) -> AsyncIterator[Job]:
         inbox = self._hub.track(prompt_id)
