@@ -1,5 +1,6 @@
 """Mutations on existing jobs that need only the database: cancelJob, deleteJob and
-setJobPublic.
+setJobPublic. Each publishes the job's status event once its change has committed, so
+feeds and subscribers learn of it (the event carries `deleted` and `public`).
 
 A job the viewer may not see is NOT_FOUND (a userError, exactly as for an unknown id);
 one they may see but not change (someone else's public job) is a FORBIDDEN error.
@@ -59,7 +60,9 @@ async def _target(
 
 async def cancel_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> JobPayload:
     ctx = info.context
-    async with ctx.db.acquire() as conn:
+    # Not the request's held connection: comfy.cancel takes one of its own, and a request
+    # that holds one connection while waiting for another can starve a busy pool.
+    async with ctx.pool.acquire() as conn:
         target = await _target(ctx, conn, id)
     if isinstance(target, UserError):
         return JobPayload(user_errors=[target])
@@ -85,6 +88,7 @@ async def delete_job(info: strawberry.Info[Context, None], id: strawberry.ID) ->
         row = await db_jobs.soft_delete(conn, kind, uid)
     if row is None:  # deleted meanwhile by another request
         return DeletePayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
+    await info.context.state.events.status(kind.value, row)  # committed: feeds drop it
     return DeletePayload(deleted_id=id)
 
 
@@ -99,4 +103,5 @@ async def set_job_public(
         row = await db_jobs.update_job(conn, kind, uid, public=public)
     if row is None or row["deleted_at"] is not None:
         return JobPayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
+    await info.context.state.events.status(kind.value, row)  # committed: feeds update
     return JobPayload(job=job_from_row(kind, row))

@@ -1,24 +1,113 @@
-"""submitJob and retryJob. Placeholders: they need the workflow templates and the
-dispatcher (comfy/), which arrive next; this module is replaced then."""
+"""submitJob and retryJob, both through comfy.submit (validation, idempotency, the
+status event and the dispatcher's wake-up). Nothing is stored when any error is reported.
+
+submitJob's userErrors: UNKNOWN_WORKFLOW; INVALID_PARAMETER, MISSING_PARAMETER and
+UNKNOWN_PARAMETER (one per field, at ["parameters", name]); INVALID_PRIORITY;
+INVALID_IDEMPOTENCY_KEY; IDEMPOTENCY_KEY_REUSED (the key went with a different request;
+the same request again answers the first job); INVALID_ID (a malformed sessionId);
+SESSION_NOT_FOUND (no such session of the viewer's).
+
+retryJob submits the job's workflow with its recorded parameters (so a random seed is
+replayed), publicity, session and priority, on behalf of the job's owner. Only a finished
+job (COMPLETED, FAILED, CANCELLED) may be retried: RETRY_NOT_ALLOWED otherwise. A job the
+viewer may not change (not theirs, unless they are an admin) is NOT_FOUND, exactly like
+an unknown id. The submit's own userErrors apply too (a template that changed since).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import asyncpg
 import strawberry
 
-from resolvers.not_implemented import not_implemented
+from comfy.submit import JobRequest, Submitted, submit
+from db.jobs import TERMINAL, get_job
+from db.visibility import Viewer, can_change_job
+from resolvers.args import given, job_id, session_id
+from resolvers.mapping import job_from_row
+from schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
 from schema.payloads import SubmitJobInput, SubmitJobPayload
 
 if TYPE_CHECKING:
     from server.context import Context
 
+RETRY_NOT_ALLOWED = "RETRY_NOT_ALLOWED"
+
+
+def _signed_in(ctx: Context) -> Viewer:
+    if ctx.viewer.anonymous:
+        raise unauthenticated()
+    return ctx.viewer
+
 
 async def submit_job(
     info: strawberry.Info[Context, None], input: SubmitJobInput
 ) -> SubmitJobPayload:
-    return SubmitJobPayload(user_errors=not_implemented("submitJob"))
+    viewer = _signed_in(info.context)
+    try:
+        session = given(input.session_id)
+        session_uid = None if session is None else session_id(session)
+    except ApiError as exc:
+        return SubmitJobPayload(user_errors=[user_error(exc.code, exc.message, ["sessionId"])])
+    request = JobRequest(
+        workflow_name=input.workflow_name,
+        parameters=input.parameters,
+        public=bool(input.public),
+        idempotency_key=given(input.idempotency_key),
+        session_id=session_uid,
+        priority=input.priority or 0,
+    )
+    return await _submit(info.context, viewer, request)
 
 
 async def retry_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> SubmitJobPayload:
-    return SubmitJobPayload(user_errors=not_implemented("retryJob"))
+    viewer = _signed_in(info.context)
+    # Not the request's held connection: submit takes one of its own (see cancelJob).
+    async with info.context.pool.acquire() as conn:
+        found = await _retryable(conn, viewer, id)
+    if isinstance(found, UserError):
+        return SubmitJobPayload(user_errors=[found])
+    owner = Viewer(found["user_id"]) if found["user_id"] else viewer
+    request = JobRequest(
+        workflow_name=found["workflow_name"],
+        parameters=found["parameters"],
+        public=found["public"],
+        session_id=found["session_id"],
+        priority=found["priority"],
+    )
+    return await _submit(info.context, owner, request)
+
+
+async def _retryable(
+    conn: asyncpg.Connection, viewer: Viewer, id: str
+) -> asyncpg.Record | UserError:
+    try:
+        kind, uid = job_id(id)
+    except ApiError as exc:
+        return user_error(exc.code, exc.message, ["id"])
+    row = await get_job(conn, kind, uid)
+    if row is None or not can_change_job(viewer, row):
+        return user_error(NOT_FOUND, "no job with this id", ["id"])
+    if row["status"] not in TERMINAL:
+        message = f"a {row['status']} job cannot be retried: cancel it or wait until it ends"
+        return user_error(RETRY_NOT_ALLOWED, message, ["id"])
+    return row
+
+
+async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
+    state, storage = ctx.state, ctx.state.storage
+    client = ctx.request.client
+    result = await submit(
+        ctx.pool,
+        state.templates,
+        viewer,
+        request,
+        events=state.events,
+        is_allowed_file=lambda url: storage is not None and storage.key_for_url(url) is not None,
+        wake=state.comfy.dispatcher.wake if state.comfy is not None else None,
+        user_ip=client.host if client is not None else None,
+    )
+    if isinstance(result, Submitted):
+        return SubmitJobPayload(job=job_from_row(result.kind, result.row))
+    return SubmitJobPayload(user_errors=[user_error(p.code, p.message, p.path) for p in result])

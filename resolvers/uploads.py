@@ -1,4 +1,9 @@
-"""uploadFile. Placeholder until storage (server/) arrives; replaced then."""
+"""uploadFile: store an input file for a later submitJob (server.uploads does the work).
+
+userErrors (field ["file"]): NOT_A_FILE (no multipart file part), EMPTY_FILE,
+FILE_TOO_LARGE (over MAX_UPLOAD_BYTES), UNSUPPORTED_FILE_TYPE (the bytes are none of
+PNG, JPEG, WebP, GIF, WAV, FLAC, MP3, OGG, MP4, MOV, WebM; the declared type is ignored).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,25 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from resolvers.not_implemented import not_implemented
+from schema.errors import unauthenticated, user_error
 from schema.payloads import UploadPayload
 from schema.scalars import Upload
+from server.uploads import UploadRejected, store_upload
 
 if TYPE_CHECKING:
     from server.context import Context
 
 
 async def upload_file(info: strawberry.Info[Context, None], file: Upload) -> UploadPayload:
-    return UploadPayload(user_errors=not_implemented("uploadFile"))
+    ctx = info.context
+    if ctx.viewer.user_id is None:
+        raise unauthenticated()
+    assert ctx.state.storage is not None, "the app opens its storage before serving"
+    limit = ctx.settings.max_upload_bytes
+    try:
+        stored = await store_upload(ctx.state.storage, file, owner=ctx.viewer.user_id, limit=limit)
+    except UploadRejected as exc:
+        return UploadPayload(user_errors=[user_error(exc.code, exc.message, ["file"])])
+    return UploadPayload(
+        url=stored.url, name=stored.name, content_type=stored.content_type, size_bytes=stored.size
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -111,45 +110,6 @@ def test_delete_job(clients: dict, jobs: dict[str, str]) -> None:
     assert again == {"deletedId": None, "userErrors": [{"code": "NOT_FOUND", "field": ["id"]}]}
     feed = alice.data("{ jobs(first: 100) { edges { node { ... on GenerationJob { id } } } } }")
     assert jobs["doomed"] not in {e["node"]["id"] for e in feed["jobs"]["edges"]}
-
-
-@pytest.mark.parametrize(
-    ("mutation", "variables"),
-    [("submitJob(input: {workflowName: \"img2img\", parameters: {}}) { job { __typename } ", {}),
-     ("retryJob(id: $id) { job { __typename } ", {}),
-     ("createSession(input: {userProductPrompt: \"shoes\"}) { session { id } ", {}),
-     ("generateSessionImages(sessionId: $id) { session { id } ", {}),
-     ("selectAssets(sessionId: $id, assetIds: [$id]) { session { id } ", {}),
-     ("generateSessionClips(sessionId: $id) { session { id } ", {}),
-     ("composeSessionVideo(sessionId: $id) { session { id } ", {}),
-     ("cancelSession(sessionId: $id) { session { id } ", {}),
-     ("deleteSession(sessionId: $id) { deletedId ", {})],
-)  # fmt: skip
-def test_placeholders_say_not_implemented(
-    clients: dict, jobs: dict[str, str], mutation: str, variables: dict[str, Any]
-) -> None:
-    uses_id = "$id" in mutation
-    query = (
-        ("mutation($id: ID!) { " if uses_id else "mutation { ")
-        + mutation
-        + ("userErrors { code } } }")
-    )
-    body = clients["alice"].data(query, {"id": jobs["public"]} if uses_id else {})
-    assert next(iter(body.values()))["userErrors"] == [{"code": "NOT_IMPLEMENTED"}]
-
-
-def test_subscriptions_say_not_implemented(base_url: str, jobs: dict[str, str]) -> None:
-    url = base_url.replace("http", "ws") + "/graphql"
-    with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
-        ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-        assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
-        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID!) { jobProgress(id: $id) { progress } }",
-            "variables": {"id": jobs["public"]}}}))  # fmt: skip
-        message = json.loads(ws.recv(timeout=10))
-    assert message["type"] in ("error", "next"), message
-    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-    assert [e["extensions"]["code"] for e in errors] == ["NOT_IMPLEMENTED"]
 
 
 def test_websocket_with_a_bad_token_is_refused(base_url: str) -> None:
