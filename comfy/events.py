@@ -53,12 +53,16 @@ class JobEvents:
     def __init__(self, publish: Publish) -> None:
         self._publish = publish
 
-    async def status(self, kind: str, row: Mapping[str, Any]) -> None:
+    async def status(
+        self, kind: str, row: Mapping[str, Any], *, was_public: bool = False
+    ) -> None:
+        """`was_public`: the job may have just left the public feed, whose subscribers
+        must hear of it although the row is no longer public."""
         event = status_event(kind, row)
         channels = [job_channel(row["id"])]
         if row["user_id"]:
             channels.append(user_feed_channel(row["user_id"]))
-        if row["public"]:
+        if row["public"] or was_public:
             channels.append(PUBLIC_FEED)
         if row["session_id"]:
             channels.append(session_channel(row["session_id"]))

@@ -103,5 +103,6 @@ async def set_job_public(
         row = await db_jobs.update_job(conn, kind, uid, public=public)
     if row is None or row["deleted_at"] is not None:
         return JobPayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
-    await info.context.state.events.status(kind.value, row)  # committed: feeds update
+    # Committed: feeds update (the public one too when the job just left it).
+    await info.context.state.events.status(kind.value, row, was_public=not public)
     return JobPayload(job=job_from_row(kind, row))
