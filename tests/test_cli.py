@@ -60,3 +60,18 @@ def test_user_and_token_commands(dsn: str, tmp_path: Path) -> None:
     assert token.stdout.count(".") == 2  # header.payload.signature
     missing = comfygraph("token", "--email", "nobody@example.com", env=env)
     assert missing.returncode != 0 and "no user" in missing.stderr
+
+
+def test_workers_command_shows_health_and_fails_on_a_down_worker(tmp_path: Path) -> None:
+    from comfy.emulator import create_emulator_app
+    from tests.servers import serve_in_thread
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    with serve_in_thread(create_emulator_app(output_dir=tmp_path / "out")) as up:
+        env = {"COMFYGRAPH_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+        ok = comfygraph("workers", env={**env, "COMFY_WORKERS": f"{up}@1.25"})
+        assert ok.returncode == 0, ok.stderr
+        assert up in ok.stdout and "yes" in ok.stdout and "emulator" in ok.stdout
+        both = comfygraph("workers", env={**env, "COMFY_WORKERS": f"{up},{dead}"})
+    assert both.returncode == 1
+    assert both.stderr.strip().splitlines()[-1] == f"error: unreachable: {dead}"
