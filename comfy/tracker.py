@@ -9,7 +9,6 @@ if the job was cancelled meanwhile, the tracker's transition is refused and it s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -37,6 +36,7 @@ from comfy.outputs import Store, collect, job_columns
 from comfy.progress import ProgressModel
 from comfy.templates import TemplateSet, bind
 from comfy.workers import Worker, WorkerPool
+from db.assets import asset_id_for_job
 from db.costs import record_cost
 from db.errors import IllegalTransition, NotFound
 from db.jobs import set_progress, transition, update_job
@@ -45,6 +45,8 @@ from db.node_stats import TOTAL, load_node_stats, record_node_stats
 
 log = logging.getLogger(__name__)
 Listener = Callable[[OutputType, asyncpg.Record], Awaitable[None]]
+# (kind, job row as claimed, the progress just stored): called at most every progress_interval
+ProgressListener = Callable[[OutputType, asyncpg.Record, float], Awaitable[None]]
 COST_CATEGORY = {
     "video": "video_generation",
     "image": "image_generation",
@@ -75,6 +77,7 @@ class Tracker:
     events: JobEvents
     config: TrackerConfig = field(default_factory=TrackerConfig)
     listeners: list[Listener] = field(default_factory=list)  # called after a terminal state
+    progress_listeners: list[ProgressListener] = field(default_factory=list)  # after a store
 
     async def run(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
         """Own a PROCESSING job until it ends. `row['comfy_job_id']` set means the job
@@ -144,26 +147,37 @@ class Tracker:
         if worker.price_per_hour is not None:
             cost = Decimal(str(round(worker.price_per_hour * seconds / 3600, 6)))
         done = await self._end(
-            kind, row["id"], "completed", cost_usd=cost, **job_columns(kind.value, collected)
+            kind,
+            row["id"],
+            "completed",
+            notify=False,
+            cost_usd=cost,
+            **job_columns(kind.value, collected),
         )
         if done is None:
             return
-        async with self.pool.acquire() as conn:
-            await record_node_stats(conn, template.name, model.durations, seconds)
-            if cost is not None:
-                await record_cost(
-                    conn,
-                    category=COST_CATEGORY[kind.value],
-                    amount=cost,
-                    job_id=row["id"],
-                    session_id=row["session_id"],
-                    provider="comfyui",
-                    model_name=template.name,
-                    api_call_id=prompt_id,
-                    seconds_processed=round(seconds, 2),
-                    api_latency_ms=int(seconds * 1000),
-                    metadata={"worker": worker.url},
-                )
+        try:
+            async with self.pool.acquire() as conn:
+                await record_node_stats(conn, template.name, model.durations, seconds)
+                if cost is not None:
+                    await record_cost(
+                        conn,
+                        category=COST_CATEGORY[kind.value],
+                        amount=cost,
+                        job_id=row["id"],
+                        session_id=row["session_id"],
+                        asset_id=(
+                            await asset_id_for_job(conn, row["id"]) if row["session_id"] else None
+                        ),
+                        provider="comfyui",
+                        model_name=template.name,
+                        api_call_id=prompt_id,
+                        seconds_processed=round(seconds, 2),
+                        api_latency_ms=int(seconds * 1000),
+                        metadata={"worker": worker.url},
+                    )
+        finally:  # listeners see a completed job whose cost row is already written
+            await self._notify(kind, done)
 
     async def _upload_inputs(self, row: asyncpg.Record, client: ComfyClient) -> dict[str, Any]:
         template = self.templates.get(row["workflow_name"])
@@ -260,6 +274,11 @@ class Tracker:
                 stored = await set_progress(conn, kind, row["id"], model.percent)
             if stored is None:
                 return False
+            for progress_listener in self.progress_listeners:
+                try:
+                    await progress_listener(kind, row, stored)
+                except Exception:
+                    log.exception("progress listener failed for job %s", row["id"])
         assert stored is not None
         node = model.current_node
         value, maximum = node_value or (None, None)
@@ -291,9 +310,16 @@ class Tracker:
             )
 
     async def _end(
-        self, kind: OutputType, job_id: uuid.UUID, target: str, **columns: Any
+        self,
+        kind: OutputType,
+        job_id: uuid.UUID,
+        target: str,
+        *,
+        notify: bool = True,
+        **columns: Any,
     ) -> asyncpg.Record | None:
-        """The guarded final transition, then its event (after commit) and listeners."""
+        """The guarded final transition, then its event (after commit) and, unless the
+        caller will do it itself (`notify=False`), the listeners."""
         try:
             async with self.pool.acquire() as conn:
                 row = await transition(
@@ -303,7 +329,13 @@ class Tracker:
             log.info("job %s not moved to %s: %s", job_id, target, exc)
             return None
         await self.events.status(kind.value, row)
-        for listener in self.listeners:
-            with contextlib.suppress(Exception):
-                await listener(kind, row)
+        if notify:
+            await self._notify(kind, row)
         return row
+
+    async def _notify(self, kind: OutputType, row: asyncpg.Record) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(kind, row)
+            except Exception:
+                log.exception("job listener failed for job %s", row["id"])

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from db.kinds import OutputType
+
 
 async def record_cost(
     conn: asyncpg.Connection,
@@ -71,3 +73,45 @@ async def costs_by_jobs(
         list(job_ids),
     )
     return {r["job_id"]: r["amount"] for r in rows}
+
+
+async def average_job_costs(
+    conn: asyncpg.Connection,
+    workflows: Sequence[tuple[OutputType, str]],
+    *,
+    recent: int = 100,
+) -> dict[str, Decimal | None]:
+    """Average cost of each workflow's most recent `recent` completed, costed jobs (None
+    for a workflow without any): what an estimate of a new run can go by."""
+    averages: dict[str, Decimal | None] = {}
+    for kind, name in workflows:
+        averages[name] = await conn.fetchval(
+            f"""SELECT avg(cost_usd) FROM (
+                    SELECT cost_usd FROM {kind.table}
+                    WHERE workflow_name = $1 AND deleted_at IS NULL
+                      AND status = 'completed' AND cost_usd IS NOT NULL
+                    ORDER BY created_at DESC, id DESC LIMIT $2) recent""",
+            name,
+            recent,
+        )
+    return averages
+
+
+async def link_cost_to_asset(
+    conn: asyncpg.Connection, *, job_id: uuid.UUID, asset_id: uuid.UUID
+) -> None:
+    """Name the asset on a job's cost row recorded before the asset existed."""
+    await conn.execute(
+        "UPDATE generation_costs SET asset_id = $2 WHERE job_id = $1 AND asset_id IS NULL",
+        job_id,
+        asset_id,
+    )
+
+
+async def set_cost_category(conn: asyncpg.Connection, *, job_id: uuid.UUID, category: str) -> None:
+    """Re-file a job's cost row (e.g. the final video's under 'composition')."""
+    await conn.execute(
+        "UPDATE generation_costs SET category = $2 WHERE job_id = $1 AND category <> $2",
+        job_id,
+        category,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from db.errors import IllegalTransition, NotFound
+from db.kinds import OutputType
 
 ACTIVE_EXCLUDES = ("completed", "failed", "cancelled")
 _WRITABLE = frozenset({
@@ -168,3 +169,40 @@ async def soft_delete_session(
         "UPDATE sessions SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *",
         session_id,
     )
+
+
+async def lock_session(conn: asyncpg.Connection, session_id: uuid.UUID) -> asyncpg.Record | None:
+    """The live session, locked until the caller's transaction ends: pipeline steps on one
+    session (mutations, finished jobs on any replica) take turns here. FOR NO KEY UPDATE,
+    so inserting jobs and assets that reference the session is not blocked by it."""
+    return await conn.fetchrow(
+        "SELECT * FROM sessions WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE",
+        session_id,
+    )
+
+
+async def raise_progress_while(
+    conn: asyncpg.Connection, session_id: uuid.UUID, progress: int, *, status: str
+) -> asyncpg.Record | None:
+    """Raise progress_percentage to `progress` only while the session is still in `status`
+    (a value computed for a stage never lands after the stage moved on) and only upward.
+    The row when it changed, else None."""
+    return await conn.fetchrow(
+        """UPDATE sessions SET progress_percentage = $2
+           WHERE id = $1 AND status = $3 AND deleted_at IS NULL AND progress_percentage < $2
+           RETURNING *""",
+        session_id, max(0, min(100, progress)), status,
+    )  # fmt: skip
+
+
+async def active_session_jobs(
+    conn: asyncpg.Connection, session_id: uuid.UUID
+) -> list[tuple[OutputType, uuid.UUID]]:
+    """The session's jobs that are still PENDING or PROCESSING, in every output table."""
+    union = " UNION ALL ".join(
+        f"""SELECT '{k.value}'::text AS kind, id FROM {k.table}
+            WHERE session_id = $1 AND deleted_at IS NULL AND status IN ('pending', 'processing')"""
+        for k in OutputType
+    )
+    rows = await conn.fetch(union, session_id)
+    return [(OutputType(r["kind"]), r["id"]) for r in rows]

@@ -1,56 +1,136 @@
-"""The ad-video session pipeline's mutations. Placeholders until the pipeline
-(sessions driving comfy/ jobs) arrives; this module is replaced then."""
+"""The ad-video session pipeline's mutations: check the viewer, decode ids, call
+comfy.sessions.SessionPipeline, map the result. Sessions are private: a session the
+viewer may not change is NOT_FOUND, exactly as one that does not exist.
+
+userErrors codes: NOT_FOUND, INVALID_ID, INVALID_STATE (the mutation does not apply in
+the session's status), NOTHING_APPROVED, EMPTY_SELECTION, DUPLICATE_ASSET, MIXED_STAGES,
+NOT_SELECTABLE; createSession's field codes are comfy.sessions.inputs'.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import strawberry
 
-from resolvers.not_implemented import not_implemented
+from comfy.sessions import Outcome, SessionPipeline, SessionSpec
+from db.visibility import Viewer
+from resolvers.args import given
+from resolvers.mapping import session_from_row
+from schema.errors import ApiError, UserError, unauthenticated, user_error
+from schema.node import from_global_id
 from schema.payloads import CreateSessionInput, DeletePayload, SessionPayload
 
 if TYPE_CHECKING:
     from server.context import Context
 
 
+def _pipeline(ctx: Context) -> tuple[SessionPipeline, Viewer]:
+    if ctx.viewer.anonymous:
+        raise unauthenticated()
+    state = ctx.state
+    comfy = state.comfy
+    pipeline = SessionPipeline(
+        pool=state.pool,
+        templates=state.templates,
+        store=state.storage,
+        publish=state.publish,
+        workers=comfy.workers if comfy is not None else None,
+        wake=comfy.dispatcher.wake if comfy is not None else None,
+    )
+    return pipeline, ctx.viewer
+
+
+def _decode(value: str, type_name: str, *path: str) -> uuid.UUID | UserError:
+    try:
+        return from_global_id(value, expect=frozenset({type_name}))[1]
+    except ApiError as exc:
+        return user_error(exc.code, exc.message, path)
+
+
+def _payload(outcome: Outcome) -> SessionPayload:
+    errors = [user_error(p.code, p.message, p.path) for p in outcome.problems]
+    session = session_from_row(outcome.session) if outcome.session is not None else None
+    return SessionPayload(session=session if not errors else None, user_errors=errors)
+
+
+async def _run(
+    info: strawberry.Info[Context, None],
+    session_id: strawberry.ID,
+    step: Callable[[SessionPipeline, Viewer, uuid.UUID], Awaitable[Outcome]],
+) -> SessionPayload:
+    pipeline, viewer = _pipeline(info.context)
+    sid = _decode(session_id, "Session", "sessionId")
+    if isinstance(sid, UserError):
+        return SessionPayload(user_errors=[sid])
+    return _payload(await step(pipeline, viewer, sid))
+
+
 async def create_session(
     info: strawberry.Info[Context, None], input: CreateSessionInput
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("createSession"))
+    pipeline, viewer = _pipeline(info.context)
+    category = given(input.product_category)
+    spec = SessionSpec(
+        user_product_prompt=input.user_product_prompt,
+        user_video_prompt=given(input.user_video_prompt),
+        product_category=category.value if category is not None else None,
+        num_images_requested=given(input.num_images_requested),
+        clip_duration_seconds=given(input.clip_duration_seconds),
+        consistency_seed=given(input.consistency_seed),
+        style_keywords=given(input.style_keywords),
+        product_name=given(input.product_name),
+        call_to_action=given(input.call_to_action),
+        text_color=given(input.text_color),
+        text_font=given(input.text_font),
+        background_music_enabled=given(input.background_music_enabled),
+        music_genre=given(input.music_genre),
+    )
+    return _payload(await pipeline.create(viewer, spec))
 
 
 async def generate_session_images(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("generateSessionImages"))
+    return await _run(info, session_id, SessionPipeline.generate_images)
 
 
 async def select_assets(
     info: strawberry.Info[Context, None], session_id: strawberry.ID, asset_ids: list[strawberry.ID]
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("selectAssets"))
+    decoded = [_decode(a, "Asset", "assetIds", str(i)) for i, a in enumerate(asset_ids)]
+    errors = [d for d in decoded if isinstance(d, UserError)]
+    if errors:
+        _pipeline(info.context)  # still UNAUTHENTICATED first for an anonymous viewer
+        return SessionPayload(user_errors=errors)
+    ids = [d for d in decoded if isinstance(d, uuid.UUID)]
+    return await _run(info, session_id, lambda p, v, s: p.select(v, s, ids))
 
 
 async def generate_session_clips(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("generateSessionClips"))
+    return await _run(info, session_id, SessionPipeline.generate_clips)
 
 
 async def compose_session_video(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("composeSessionVideo"))
+    return await _run(info, session_id, SessionPipeline.compose)
 
 
 async def cancel_session(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> SessionPayload:
-    return SessionPayload(user_errors=not_implemented("cancelSession"))
+    return await _run(info, session_id, SessionPipeline.cancel)
 
 
 async def delete_session(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> DeletePayload:
-    return DeletePayload(user_errors=not_implemented("deleteSession"))
+    result = await _run(info, session_id, SessionPipeline.delete)
+    if result.user_errors:
+        return DeletePayload(user_errors=result.user_errors)
+    return DeletePayload(deleted_id=session_id)

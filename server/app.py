@@ -9,13 +9,16 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from comfy.runtime import ComfyRuntime
+from comfy.sessions import SessionPipeline
 from comfy.templates import load_templates
 from db.migrate import apply_migrations
 from db.pool import create_pool
+from server.body_limit import BodyLimit
 from server.database import resolve_dsn
 from server.events import EventBus
 from server.graphql import graphql_app
@@ -68,6 +71,14 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 lease_s=settings.lease_seconds,
                 job_timeout=settings.job_timeout_seconds,
             )
+            SessionPipeline(
+                pool=pool,
+                templates=templates,
+                store=storage,
+                publish=state.publish,
+                workers=state.comfy.workers,
+                wake=state.comfy.dispatcher.wake,
+            ).register(state.comfy.tracker)  # sessions follow their jobs on this replica
             await state.comfy.start()
             stack.push_async_callback(state.comfy.aclose)
             app.state.comfygraph = state
@@ -88,4 +99,6 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+        # An upload plus room for the rest of a multipart request.
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)],
     )
