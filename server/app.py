@@ -23,6 +23,7 @@ from server.database import resolve_dsn
 from server.events import EventBus
 from server.graphql import graphql_app
 from server.health import healthz, readyz
+from server.metrics import Metrics
 from server.publish import bus_publisher
 from server.settings import Settings
 from server.state import AppState
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     base_url = settings.public_base_url or "http://127.0.0.1:8000"
     storage = open_storage(settings.effective_storage_url(), base_url)
     graphql = graphql_app(settings)
+    metrics = Metrics()
     return Starlette(
         routes=[
             Mount("/files", app=StaticFiles(directory=storage.root), name="files"),
@@ -97,8 +99,12 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)],
+        middleware=[
+            Middleware(metrics.middleware),
+            Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024),
+        ],
     )

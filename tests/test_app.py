@@ -36,3 +36,14 @@ def test_health_and_readiness(base_url: str) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["migrations"] == "ok"
+
+
+def test_metrics_in_prometheus_text_format(base_url: str) -> None:
+    httpx.post(f"{base_url}/graphql", json={"query": "{ __typename }"})
+    r = httpx.get(f"{base_url}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'comfygraph_http_request_seconds_count{method="POST",path="/graphql",status="200"}' in (
+        text
+    )
+    assert "comfygraph_tracked_jobs" in text and "comfygraph_bus_subscribers" in text

@@ -1,0 +1,118 @@
+"""GET /metrics in Prometheus text format.
+
+Values are read from the app's state when scraped (a custom collector), so nothing
+counts on a hot path except the request histogram. Each app has its own registry:
+two apps in one process (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from db.stats import job_status_counts
+from server.state import AppState
+
+
+class StateCollector(Collector):
+    """Workers, trackers and the bus, read from AppState at scrape time."""
+
+    def __init__(self) -> None:
+        self.state: AppState | None = None
+        self.job_counts: dict[tuple[str, str], int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily(
+            "comfygraph_jobs", "Jobs by output type and status", labels=["output_type", "status"]
+        )
+        for (kind, status), n in sorted(self.job_counts.items()):
+            jobs.add_metric([kind, status], n)
+        yield jobs
+        state = self.state
+        if state is None:
+            return
+        if state.comfy is not None:
+            healthy = GaugeMetricFamily(
+                "comfygraph_worker_healthy", "1 when the worker answers", labels=["worker"]
+            )
+            running = GaugeMetricFamily(
+                "comfygraph_worker_running_jobs",
+                "Jobs this replica has on the worker",
+                labels=["worker"],
+            )
+            for w in state.comfy.workers.workers.values():
+                healthy.add_metric([w.url], 1 if w.healthy else 0)
+                running.add_metric([w.url], len(w.running))
+            yield healthy
+            yield running
+            yield GaugeMetricFamily(
+                "comfygraph_tracked_jobs",
+                "Jobs this replica follows",
+                value=len(state.comfy.dispatcher.tracking),
+            )
+        if state.bus is not None:
+            stats = state.bus.stats()
+            for name in (
+                "subscribers",
+                "channels",
+                "published",
+                "delivered",
+                "coalesced",
+                "overflows",
+                "reconnects",
+            ):
+                yield GaugeMetricFamily(
+                    f"comfygraph_bus_{name}", f"Event bus: {name}", value=getattr(stats, name)
+                )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.collector = StateCollector()
+        self.registry.register(self.collector)
+        self.requests = Histogram(
+            "comfygraph_http_request_seconds",
+            "HTTP request durations",
+            ["method", "path", "status"],
+            registry=self.registry,
+        )
+
+    async def endpoint(self, request: Request) -> Response:
+        state: AppState = request.app.state.comfygraph
+        self.collector.state = state
+        async with state.pool.acquire() as conn:
+            self.collector.job_counts = await job_status_counts(conn)
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        known = ("/graphql", "/healthz", "/readyz", "/metrics")
+
+        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            start, status = time.perf_counter(), [500]
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                # Fixed label values only: a path per stored file would grow without bound.
+                path = scope["path"] if scope["path"] in known else "other"
+                self.requests.labels(scope["method"], path, str(status[0])).observe(
+                    time.perf_counter() - start
+                )
+
+        return timed
