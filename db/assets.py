@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from db.kinds import OutputType
+from db.rows import check_writable, insert_row, update_row
 
 _WRITABLE = frozenset({
     "type", "source", "status", "url", "storage_path", "file_size_bytes", "mime_type",
@@ -20,24 +21,14 @@ _WRITABLE = frozenset({
 
 
 def _check(columns: Iterable[str]) -> None:
-    unknown = set(columns) - _WRITABLE
-    if unknown:
-        raise ValueError(f"assets has no writable column(s) {sorted(unknown)}")
+    check_writable("assets", _WRITABLE, columns)
 
 
 async def create_asset(
     conn: asyncpg.Connection, *, session_id: uuid.UUID, **columns: Any
 ) -> asyncpg.Record:
     _check(columns)
-    names = ["session_id", *columns]
-    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO assets ({', '.join(names)}) VALUES ({placeholders}) RETURNING *",
-        session_id,
-        *columns.values(),
-    )
-    assert row is not None
-    return row
+    return await insert_row(conn, "assets", {"session_id": session_id, **columns})
 
 
 async def create_assets_in_order(
@@ -68,10 +59,7 @@ async def update_asset(
     conn: asyncpg.Connection, asset_id: uuid.UUID, **columns: Any
 ) -> asyncpg.Record | None:
     _check(columns)
-    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(columns, start=2))
-    return await conn.fetchrow(
-        f"UPDATE assets SET {sets} WHERE id = $1 RETURNING *", asset_id, *columns.values()
-    )
+    return await update_row(conn, "assets", asset_id, columns)
 
 
 async def assets_by_ids(

@@ -19,6 +19,7 @@ import asyncpg
 
 from db.errors import IdempotencyConflict, IllegalTransition, NotFound
 from db.kinds import OutputType, writable_columns
+from db.rows import check_writable, insert_row, update_row
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
@@ -42,9 +43,7 @@ _STAMPS: dict[str, str] = {
 
 
 def _check_columns(kind: OutputType, columns: Mapping[str, Any]) -> None:
-    unknown = set(columns) - writable_columns(kind)
-    if unknown:
-        raise ValueError(f"{kind.table} has no column(s) {sorted(unknown)}")
+    check_writable(kind.table, writable_columns(kind), columns)
 
 
 async def create_job(
@@ -95,13 +94,7 @@ async def create_job(
                 existing = await get_job(conn, OutputType(first["output_type"]), first["job_id"])
                 assert existing is not None
                 return existing, False
-        names = list(values)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        row = await conn.fetchrow(
-            f"INSERT INTO {kind.table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *",
-            *values.values(),
-        )
-    assert row is not None
+        row = await insert_row(conn, kind.table, values)
     return row, True
 
 
@@ -181,10 +174,7 @@ async def update_job(
     _check_columns(kind, columns)
     if "status" in columns:
         raise ValueError("use transition() to change a job's status")
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
-    return await conn.fetchrow(
-        f"UPDATE {kind.table} SET {sets} WHERE id = $1 RETURNING *", job_id, *columns.values()
-    )
+    return await update_row(conn, kind.table, job_id, columns)
 
 
 async def soft_delete(

@@ -11,6 +11,7 @@ import asyncpg
 
 from db.errors import IllegalTransition, NotFound
 from db.kinds import OutputType
+from db.rows import check_writable, insert_row, update_row
 
 ACTIVE_EXCLUDES = ("completed", "failed", "cancelled")
 _WRITABLE = frozenset({
@@ -24,24 +25,14 @@ _WRITABLE = frozenset({
 
 
 def _check(columns: Iterable[str]) -> None:
-    unknown = set(columns) - _WRITABLE
-    if unknown:
-        raise ValueError(f"sessions has no writable column(s) {sorted(unknown)}")
+    check_writable("sessions", _WRITABLE, columns)
 
 
 async def create_session(
     conn: asyncpg.Connection, *, user_id: uuid.UUID, **columns: Any
 ) -> asyncpg.Record:
     _check(columns)
-    names = ["user_id", *columns]
-    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO sessions ({', '.join(names)}) VALUES ({placeholders}) RETURNING *",
-        user_id,
-        *columns.values(),
-    )
-    assert row is not None
-    return row
+    return await insert_row(conn, "sessions", {"user_id": user_id, **columns})
 
 
 async def get_session(conn: asyncpg.Connection, session_id: uuid.UUID) -> asyncpg.Record | None:
@@ -144,10 +135,7 @@ async def update_session(
     conn: asyncpg.Connection, session_id: uuid.UUID, **columns: Any
 ) -> asyncpg.Record | None:
     _check(columns)
-    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(columns, start=2))
-    return await conn.fetchrow(
-        f"UPDATE sessions SET {sets} WHERE id = $1 RETURNING *", session_id, *columns.values()
-    )
+    return await update_row(conn, "sessions", session_id, columns)
 
 
 async def raise_progress(

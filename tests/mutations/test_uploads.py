@@ -65,7 +65,8 @@ def _too_big(size: int) -> bytes:
 
 REFUSED = {
     "one byte over the limit": (_too_big(LIMIT + 1), "image/png", "FILE_TOO_LARGE"),
-    "far over the limit": (_too_big(3_000_000), "image/png", "FILE_TOO_LARGE"),
+    # Still within the request-body cap (limit + 1 MiB), so the resolver refuses it.
+    "far over the limit": (_too_big(LIMIT + 900_000), "image/png", "FILE_TOO_LARGE"),
     "unknown binary": (media.noise(), "image/png", "UNSUPPORTED_FILE_TYPE"),
     "a script called an image": (media.UNSUPPORTED["svg"], "image/png", "UNSUPPORTED_FILE_TYPE"),
     "a pdf": (media.UNSUPPORTED["pdf"], "application/pdf", "UNSUPPORTED_FILE_TYPE"),
@@ -85,6 +86,20 @@ async def test_refused_uploads_store_nothing(app: App, case: str) -> None:
         (code, ["file"])
     ]
     assert errors[0]["message"]
+    assert tree(app.files) == before
+    assert (await app.clients["alice"].data("{ me { id } }"))["me"], "still serving"
+
+
+async def test_a_body_past_the_request_cap_is_refused_before_it_is_read(app: App) -> None:
+    before = tree(app.files)
+    operations = json.dumps({"query": UPLOAD, "variables": {"file": None}})
+    r = await app.clients["alice"].http.post(
+        "/graphql",
+        data={"operations": operations, "map": json.dumps({"0": ["variables.file"]})},
+        files={"0": ("huge.png", _too_big(LIMIT + 2 * 1024 * 1024), "image/png")},
+    )
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert tree(app.files) == before
     assert (await app.clients["alice"].data("{ me { id } }"))["me"], "still serving"
 
