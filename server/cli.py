@@ -145,6 +145,32 @@ def token(
     typer.echo(issue_token(secret, row["id"], role=row["role"], ttl=ttl))
 
 
+@cli.command("import-legacy")
+def import_legacy(
+    source: str | None = typer.Option(None, help="Legacy PostgreSQL DSN, read only."),
+    dry_run: bool = typer.Option(False, help="Report what would change; write nothing."),
+    rollback: bool = typer.Option(False, help="Delete exactly the rows imports created."),
+    workflow_map: str | None = typer.Option(None, help="CSV legacy_id,workflow (multitalk)."),
+    comfy_url: str | None = typer.Option(None, help="Worker of style/edit rows (else NULL)."),
+    tables: str | None = typer.Option(None, help="Only these tables (a missing one is an error)."),
+    source_schema: str = typer.Option("public", help="Schema of the legacy tables."),
+    source_timezone: str = typer.Option("UTC", help="Zone of timestamps stored without one."),
+    worker_timeout: float = typer.Option(5.0, min=0.1, help="Seconds per worker request."),
+    batch_size: int = typer.Option(2000, min=1, max=100_000, help="Rows per batch."),
+) -> None:
+    """Copy multitalk_jobs, style_transfers, edited_images and datasets into the job tables."""
+    from pathlib import Path
+
+    from server.legacy import LegacyCommand, run_legacy
+
+    settings = settings_or_fail()
+    cmd = LegacyCommand(
+        source, dry_run, rollback, Path(workflow_map) if workflow_map else None, comfy_url,
+        tables, source_schema, source_timezone, worker_timeout, batch_size,
+    )  # fmt: skip
+    run(lambda: run_legacy(settings, cmd, echo=typer.echo))
+
+
 @cli.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL SDL."""
@@ -166,8 +192,26 @@ def emulator(
     run_emulator(host, port, speed=speed, fail_rate=fail_rate)
 
 
+@cli.command()
+def workers() -> None:
+    """List configured workers (COMFY_WORKERS) and their health; exit 1 if any is down."""
+    from server.workers_cmd import print_workers, run
+
+    settings = settings_or_fail()
+    if not settings.comfy_workers:
+        typer.echo("no workers configured (set COMFY_WORKERS)")
+        return
+    found = run(settings)
+    print_workers(found)
+    down = [w.url for w in found if not w.healthy]
+    if down:
+        fail(f"unreachable: {', '.join(down)}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: every health probe of every worker.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     cli()
 
 
