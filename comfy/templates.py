@@ -42,7 +42,15 @@ OUTPUT_TYPES = frozenset({"VIDEO", "IMAGE", "TEXT", "AUDIO"})
 SEED_MAX = 2**31 - 1  # fits a GraphQL Int, so the recorded seed can be shown and replayed
 BUILTIN_DIR = Path(__file__).with_name("workflows")
 
-_TEMPLATE_KEYS = {"name", "outputType", "description", "graph", "parameters", "outputs"}
+_TEMPLATE_KEYS = {
+    "name",
+    "outputType",
+    "description",
+    "graph",
+    "parameters",
+    "outputs",
+    "requeueLost",
+}
 _PARAMETER_KEYS = {
     "name", "type", "required", "default", "description", "min", "max", "choices", "bind",
     "list", "minItems", "maxItems", "pattern",
@@ -83,6 +91,9 @@ class WorkflowTemplate:
     parameters: tuple[Parameter, ...]
     outputs: tuple[str, ...]  # output node ids, whose files are the job's results
     source: str
+    # A job its worker lost (restart, crash) is queued once more; false fails it instead
+    # (for workflows whose side effects must not run twice). File key "requeueLost".
+    requeue_lost: bool = True
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -193,8 +204,18 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
     targets = [target for p in parameters for target in p.bind]
     if len(set(targets)) != len(targets):
         raise fail("two parameters bind the same node input")
+    requeue = data.get("requeueLost", True)
+    if not isinstance(requeue, bool):
+        raise fail("requeueLost must be true or false")
     return WorkflowTemplate(
-        name, data["outputType"], description, graph, parameters, tuple(outputs), source
+        name,
+        data["outputType"],
+        description,
+        graph,
+        parameters,
+        tuple(outputs),
+        source,
+        requeue_lost=requeue,
     )
 
 

@@ -301,7 +301,9 @@ class Tracker:
     ) -> None:
         if isinstance(exc, WorkerUnavailable):
             self.workers.mark_unhealthy(worker, str(exc))
-        if row["attempts"] < self.config.max_attempts:
+        template = self.templates.get(row["workflow_name"])
+        requeue = template is not None and template.requeue_lost
+        if requeue and row["attempts"] < self.config.max_attempts:
             log.warning("job %s lost on %s (%s): re-queued", row["id"], worker.url, exc)
             await self._end(kind, row["id"], "pending")
         else:

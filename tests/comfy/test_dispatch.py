@@ -212,3 +212,24 @@ async def test_cancel_pending_at_once_and_processing_on_the_worker(
         from db.jobs import get_job
 
         assert (await get_job(conn, kind, running))["status"] == "cancelled"
+
+
+async def test_a_workflow_that_must_not_run_twice_fails_when_lost(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    with serve_in_thread(create_emulator_app(speed=1000, output_dir=tmp_path / "o")) as url:
+        harness = await start_harness(pool, tmp_path, [(url, None)])
+        try:
+            once = dataclasses.replace(harness.templates.templates["img2img"], requeue_lost=False)
+            harness.templates.templates["img2img"] = once  # this replica's loaded templates
+            await faults(url, action="stall", class_type="KSampler")
+            kind, job_id = await harness.submit("img2img")
+            await running_on_worker(harness, job_id, "KSampler")
+            await faults(url, action="restart")
+            row = await harness.finished(kind, job_id)
+            assert row["status"] == "failed" and "lost on worker" in row["error_message"]
+            assert row["attempts"] == 1
+        finally:
+            await harness.runtime.aclose()
