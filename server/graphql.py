@@ -30,11 +30,10 @@ from schema.error_policy import finalize
 from schema.errors import UNAUTHENTICATED, ApiError
 from server.auth import AuthError
 from server.context import Context, Keys, viewer_from_header
+from server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from server.settings import Settings
 from server.state import AppState
 
-# A websocket must send connection_init within this (strawberry's default is 60 s).
-CONNECTION_INIT_TIMEOUT = timedelta(seconds=5)
 # Root fields a request may ask for without a valid sign-in.
 OPEN_FIELDS = frozenset({"login", "__typename", "__schema", "__type"})
 
@@ -70,16 +69,23 @@ def _refusal(context: Context) -> ApiError | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # Websockets: subscriptions run as shared streams (server/realtime).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(extensions=[AuthGate]),
             graphql_ide="graphiql",
-            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            # A websocket must send connection_init within this (strawberry's default: 60 s).
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
             # The GraphQL multipart request spec (uploadFile); sizes are checked there.
             multipart_uploads_enabled=True,
         )
         # effective_jwt_secret() may read (or create) a file: once per app, not per request.
         self.keys = Keys.from_secret(settings.effective_jwt_secret())
+        self.realtime = Realtime(settings, self.schema)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()

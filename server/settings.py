@@ -63,6 +63,26 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     jwt_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # Websockets (server/realtime).
+    #: a client must send connection_init within this
+    ws_connection_init_timeout: float = Field(default=3.0, gt=0, le=60)
+    #: graphql-transport-ws "ping" / graphql-ws "ka" to every connection this often
+    ws_keepalive_interval: float = Field(default=15.0, gt=0)
+    #: frames waiting to be written to one socket; a subscription that needs more is ended
+    ws_send_queue: int = Field(default=256, ge=8)
+    ws_max_subscriptions: int = Field(default=100, ge=1)
+    #: websocket_connections.last_heartbeat_at is refreshed (one statement) this often
+    ws_heartbeat_interval: float = Field(default=30.0, gt=0)
+    #: queue positions of followed PENDING jobs are re-read (one statement) this often
+    ws_queue_poll_interval: float = Field(default=2.0, gt=0)
+    #: after a lost broadcast link, jobUpdates sends this many newest matching jobs again
+    ws_resync_jobs: int = Field(default=20, ge=0, le=200)
+    #: identical subscriptions share one execution and one payload (off: one each, to compare)
+    ws_share_streams: bool = True
+    #: with this many websockets open, long-lived objects are kept out of the cyclic GC's
+    #: full collections (server/realtime/gcpolicy.py); 0 turns that off
+    ws_gc_freeze_connections: int = Field(default=500, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
