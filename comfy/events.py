@@ -30,6 +30,7 @@ def user_feed_channel(user_id: object) -> str:
 
 
 PUBLIC_FEED = "feed:public"
+ALL_FEED = "feed:all"  # every job's status changes: admins' jobUpdates
 
 
 def status_event(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,9 +54,7 @@ class JobEvents:
     def __init__(self, publish: Publish) -> None:
         self._publish = publish
 
-    async def status(
-        self, kind: str, row: Mapping[str, Any], *, was_public: bool = False
-    ) -> None:
+    async def status(self, kind: str, row: Mapping[str, Any], *, was_public: bool = False) -> None:
         """`was_public`: the job may have just left the public feed, whose subscribers
         must hear of it although the row is no longer public."""
         event = status_event(kind, row)
@@ -64,6 +63,7 @@ class JobEvents:
             channels.append(user_feed_channel(row["user_id"]))
         if row["public"] or was_public:
             channels.append(PUBLIC_FEED)
+        channels.append(ALL_FEED)
         if row["session_id"]:
             channels.append(session_channel(row["session_id"]))
         for channel in channels:

@@ -47,6 +47,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 connect_timeout=settings.db_connect_timeout,
             )
             stack.push_async_callback(pool.close)
+            # Websocket bookkeeping flushes its connection rows before the pool closes.
+            stack.push_async_callback(graphql.realtime.aclose)
             async with pool.acquire() as conn:
                 applied = await apply_migrations(conn)
             if applied:
