@@ -129,9 +129,9 @@ async def app(
 
 
 @pytest.fixture(scope="module")
-async def bus(dsn: str) -> AsyncIterator[EventBus]:
-    """Listens on the app's broadcast (its DATABASE_URL: LISTEN/NOTIFY)."""
-    async with EventBus.from_url(dsn) as b:
+async def bus(app: App) -> AsyncIterator[EventBus]:
+    """Listens on the app's broadcast, whichever it is (BROADCAST_URL, else LISTEN/NOTIFY)."""
+    async with EventBus.from_url(app.settings.effective_broadcast_url()) as b:
         yield b
 
 

@@ -57,6 +57,12 @@ class Running:
         return self.url.replace("http://", "ws://", 1) + "/graphql"
 
     @property
+    def broadcast_url(self) -> str:
+        """Where this server publishes: BROADCAST_URL when set, else its database."""
+        state: AppState = self.app.state.comfygraph
+        return state.settings.effective_broadcast_url()
+
+    @property
     def view(self) -> GraphQLView:
         return next(
             route.endpoint  # type: ignore[attr-defined]
@@ -220,6 +226,12 @@ class Process:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1) + "/graphql"
+
+    @property
+    def broadcast_url(self) -> str:
+        """Where this server publishes: BROADCAST_URL when set, else its database."""
+        state: AppState = self.app.state.comfygraph
+        return state.settings.effective_broadcast_url()
 
     @property
     def pid(self) -> int:

@@ -157,7 +157,7 @@ async def test_a_client_that_stops_reading_delays_nobody_and_stays_bounded(
     await stalled.send(json.dumps(subscribe))
     async with (
         await Client.connect(busy.ws_url, token=alice.token) as reader,
-        EventBus.from_url(dsn) as bus,
+        EventBus.from_url(busy.broadcast_url) as bus,
     ):
         op = await reader.subscribe(BIG, {"id": job})
         await op.data()

@@ -136,7 +136,7 @@ async def test_session_progress_streams_the_session_and_its_assets(
     sid = session["id"]
     async with (
         await Client.connect(server.ws_url, "graphql-ws", alice.token) as client,
-        EventBus.from_url(dsn) as bus,
+        EventBus.from_url(server.broadcast_url) as bus,
     ):
         events = SessionEvents(bus_publisher(bus))
         op = await client.subscribe(SESSION_PROGRESS, {"id": gid("Session", sid)})

@@ -117,7 +117,7 @@ async def test_feeds_never_carry_other_users_private_jobs(
         await Client.connect(server.ws_url, token=bob.token) as b,
         await Client.connect(server.ws_url, token=alice.token) as a,
         await Client.connect(server.ws_url) as anonymous,
-        EventBus.from_url(dsn) as bus,
+        EventBus.from_url(server.broadcast_url) as bus,
     ):
         ops = [await b.subscribe(JOB_UPDATES, {"filter": {"scope": s}}) for s in ("ALL", "PUBLIC")]
         ops.append(await anonymous.subscribe(JOB_UPDATES, {"filter": {"scope": "ALL"}}))
