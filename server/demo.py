@@ -4,19 +4,15 @@ its own event loop, so simulated work never stalls the API's loop)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import uvicorn
 
 from db.migrate import apply_migrations
 from db.pool import connect
 from db.users import create_user, get_user_by_email
 from server.auth import issue_token
 from server.settings import Settings
+from server.threaded import free_port, start_in_thread
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -62,17 +58,7 @@ def start_demo_worker(data_dir: Path, *, speed: float = 4.0) -> str:
     """Run the emulator on a free loopback port in a daemon thread; return its URL."""
     from comfy.emulator import create_emulator_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     app = create_emulator_app(speed=speed, output_dir=data_dir / "emulator" / "output")
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="demo-emulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the demo emulator worker did not start")
-        time.sleep(0.02)
+    start_in_thread(app, port=port, timeout=15, access_log=False)
     return f"http://127.0.0.1:{port}"

@@ -7,36 +7,19 @@ tests exercise the same HTTP and websocket stack that production runs.
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
+from server.threaded import free_port, start_in_thread
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "serve_in_thread"]
 
 
 @contextlib.contextmanager
 def serve_in_thread(app: Any, *, port: int | None = None, **config: Any) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) while uvicorn serves `app`."""
     port = port or free_port()
-    cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config)
-    server = uvicorn.Server(cfg)  # in a thread, uvicorn leaves signals alone
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn exited during start-up")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start within 30 s")
-        time.sleep(0.01)
+    server, thread = start_in_thread(app, port=port, **config)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
