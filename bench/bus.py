@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import summary
-from server.events import BusUnavailable, EventBus, Message
+from comfygraph.bus import BusUnavailable, EventBus, Message
 
 
 async def fan_out(subscribers: int, events: int) -> None:

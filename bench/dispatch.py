@@ -28,15 +28,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile, summary
-from comfy.emulator import create_emulator_app
-from comfy.runtime import ComfyRuntime
-from comfy.templates import bind, load_templates, validate
-from db.jobs import create_job
-from db.kinds import OutputType
-from db.migrate import apply_migrations
-from db.pool import create_pool
-from db.users import create_user
-from server.storage import LocalStorage
+from comfygraph.comfy.templates import bind, load_templates, validate
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import create_pool
+from comfygraph.db.users import create_user
+from comfygraph.emulator import create_emulator_app
+from comfygraph.storage import LocalStorage
+from comfygraph.studio.runtime import ComfyRuntime
 from tests.dbutil import create_database, drop_database
 from tests.servers import free_port, serve_in_thread
 
@@ -148,7 +148,7 @@ async def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "server.cli",
+                    "comfygraph.server.cli",
                     "emulator",
                     "--port",
                     str(port),

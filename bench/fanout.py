@@ -46,12 +46,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile
-from db.jobs import create_job
-from db.kinds import OutputType
-from db.migrate import apply_migrations
-from db.pool import connect
-from db.users import create_user
-from server.events import EventBus
+from comfygraph.bus import EventBus
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import connect
+from comfygraph.db.users import create_user
 from tests.dbutil import create_database, drop_database
 from tests.servers import free_port
 
@@ -321,7 +321,7 @@ def start_server(dsn: str, redis_url: str, port: int, share: bool) -> subprocess
         "WS_SHARE_STREAMS": "true" if share else "false",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "comfygraph.server.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import percentile, summary, time_async  # noqa: E402
-from db.feed import JobQuery, job_page  # noqa: E402
-from db.kinds import OutputType  # noqa: E402
-from db.migrate import apply_migrations  # noqa: E402
-from db.pool import connect  # noqa: E402
-from db.users import users_by_ids  # noqa: E402
-from db.visibility import Scope, Viewer  # noqa: E402
-from server.auth import issue_token  # noqa: E402
+from comfygraph.db.feed import JobQuery, job_page  # noqa: E402
+from comfygraph.db.kinds import OutputType  # noqa: E402
+from comfygraph.db.migrate import apply_migrations  # noqa: E402
+from comfygraph.db.pool import connect  # noqa: E402
+from comfygraph.db.users import users_by_ids  # noqa: E402
+from comfygraph.db.visibility import Scope, Viewer  # noqa: E402
+from comfygraph.studio.auth import issue_token  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdefghij"
@@ -164,7 +164,7 @@ async def main() -> None:
     data_dir = ROOT / ".data" / "bench"
     dsn = args.dsn
     if dsn is None:
-        from db.embedded import start_embedded
+        from comfygraph.db.embedded import start_embedded
         from tests.dbutil import with_database
 
         admin = await asyncio.to_thread(start_embedded, data_dir)

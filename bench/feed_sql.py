@@ -26,11 +26,11 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile, summary, time_async
-from db.feed import Cursor, JobQuery, job_page
-from db.kinds import OutputType
-from db.migrate import apply_migrations
-from db.pool import create_pool
-from db.visibility import Scope, Viewer
+from comfygraph.db.feed import Cursor, JobQuery, job_page
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import create_pool
+from comfygraph.db.visibility import Scope, Viewer
 
 WORKFLOWS = {
     OutputType.VIDEO: ["lipsync-one", "lipsync-multi", "video-lipsync", "wan-i2v"],

@@ -30,10 +30,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import server.legacy
-from db.migrate import apply_migrations
-from server.legacy import LegacyCommand, import_command
-from server.settings import Settings
+import comfygraph.server.legacy
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.server.legacy import LegacyCommand, import_command
+from comfygraph.server.settings import Settings
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEAD_WORKER = "http://127.0.0.1:9"  # discard port: nothing answers
@@ -125,7 +125,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 CPU: dict[str, float] = {}
-_import_legacy = server.legacy.import_legacy
+_import_legacy = comfygraph.server.legacy.import_legacy
 
 
 async def _measured(source: asyncpg.Connection, target: asyncpg.Connection, *args: Any,
@@ -142,7 +142,7 @@ async def _measured(source: asyncpg.Connection, target: asyncpg.Connection, *arg
         )
 
 
-server.legacy.import_legacy = _measured  # type: ignore[assignment]
+comfygraph.server.legacy.import_legacy = _measured  # type: ignore[assignment]
 
 
 def _own_cpu() -> float:

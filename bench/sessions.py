@@ -37,10 +37,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile
-from db.migrate import apply_migrations
-from db.pool import connect
-from db.users import create_user
-from server.auth import issue_token
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import connect
+from comfygraph.db.users import create_user
+from comfygraph.studio.auth import issue_token
 from tests.dbutil import create_database, drop_database
 from tests.servers import free_port
 
@@ -131,7 +131,7 @@ def start(
 ) -> subprocess.Popen[bytes]:
     out = log.open("wb") if log is not None else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, *python, "-m", "server.cli", *command],
+        [sys.executable, *python, "-m", "comfygraph.server.cli", *command],
         env={**os.environ, **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -160,7 +160,7 @@ def cpu_seconds(proc: psutil.Process) -> float:
 def admin_dsn(args: argparse.Namespace, tmp: Path) -> str:
     if args.dsn:
         return str(args.dsn)
-    from db.embedded import start_embedded
+    from comfygraph.db.embedded import start_embedded
 
     root = tmp / "pg-root"
     root.mkdir(mode=0o755)

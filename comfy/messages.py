@@ -1,6 +1,6 @@
 """ComfyUI wire messages as typed data, parsed once at the edge.
 
-Shapes follow PROTOCOL.md (ComfyUI 0.3.64 source, and traces of a real 0.8.0).
+Shapes follow docs/comfyui-protocol.md (ComfyUI 0.3.64 source, and traces of a real 0.8.0).
 Every JSON websocket frame is ``{"type": <event>, "data": {...}}``; each known event
 has one ``TypedDict`` below with a ``Literal`` tag. Binary frames become small
 dataclasses. :func:`parse_ws_message` turns a raw frame into one of them and keeps
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict, TypeGuard, cast
 
-from comfy.errors import ProtocolError
+from comfygraph.comfy.errors import ProtocolError
 
 # --------------------------------------------------------------------------- #
 # Websocket: JSON messages (server -> client)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from comfy.client import ComfyClient, PromptResult
-from comfy.media import inspect
+from comfygraph.comfy.client import ComfyClient, PromptResult
+from comfygraph.comfy.media import inspect
 
 
 class StoredFileLike(Protocol):

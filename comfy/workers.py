@@ -8,14 +8,13 @@ healthy, non-draining worker with the least work that still has room.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from comfy.client import ComfyClient
-from comfy.errors import ComfyError
+from comfygraph.comfy.client import ComfyClient
+from comfygraph.comfy.errors import ComfyError
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +68,9 @@ class WorkerPool:
             )
             self.workers[url] = Worker(url, client, price, capacity)
         self._interval = health_interval
-        self._task: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # set when a worker gains room or health
 
-    async def start(self) -> None:
-        await self.check_all()
-        self._task = asyncio.create_task(self._health_loop(), name="comfy-worker-health")
-
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         await asyncio.gather(*(w.client.aclose() for w in self.workers.values()))
 
     def get(self, url: str | None) -> Worker | None:
@@ -124,7 +114,9 @@ class WorkerPool:
     async def check_all(self) -> None:
         await asyncio.gather(*(self.check(w) for w in self.workers.values()))
 
-    async def _health_loop(self) -> None:
+    async def health_loop(self) -> None:
+        """Check every worker now and then every `health_interval` seconds, forever.
+        Its owner runs it (under the replica's supervisor) and cancels it."""
         while True:
-            await asyncio.sleep(self._interval)
             await self.check_all()
+            await asyncio.sleep(self._interval)

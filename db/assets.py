@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from db.kinds import OutputType
-from db.rows import check_writable, insert_row, update_row
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.rows import check_writable, insert_row
 
 _WRITABLE = frozenset({
     "type", "source", "status", "url", "storage_path", "file_size_bytes", "mime_type",
@@ -55,13 +55,6 @@ async def create_assets_in_order(
     return rows
 
 
-async def update_asset(
-    conn: asyncpg.Connection, asset_id: uuid.UUID, **columns: Any
-) -> asyncpg.Record | None:
-    _check(columns)
-    return await update_row(conn, "assets", asset_id, columns)
-
-
 async def assets_by_ids(
     conn: asyncpg.Connection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, asyncpg.Record]:
@@ -102,24 +95,6 @@ async def mood_board(conn: asyncpg.Connection, session_id: uuid.UUID) -> list[as
             session_id,
         )
     )
-
-
-async def asset_counts(
-    conn: asyncpg.Connection, session_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, int]]:
-    """Seed 004's 'active sessions' counts: images and clips per session."""
-    rows = await conn.fetch(
-        """SELECT session_id,
-                  count(*) FILTER (WHERE type = 'image') AS image_count,
-                  count(*) FILTER (WHERE type = 'video_clip') AS clip_count
-           FROM assets WHERE session_id = ANY($1::uuid[]) AND deleted_at IS NULL
-           GROUP BY session_id""",
-        list(session_ids),
-    )
-    counts = {sid: {"image_count": 0, "clip_count": 0} for sid in session_ids}
-    for r in rows:
-        counts[r["session_id"]] = {"image_count": r["image_count"], "clip_count": r["clip_count"]}
-    return counts
 
 
 # ---------------------------------------------------------------- the session pipeline

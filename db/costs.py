@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from db.kinds import OutputType
+from comfygraph.db.kinds import OutputType
 
 
 async def record_cost(
@@ -62,17 +62,6 @@ async def cost_breakdowns(
     for row in rows:
         grouped[row["session_id"]].append(row)
     return grouped
-
-
-async def costs_by_jobs(
-    conn: asyncpg.Connection, job_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Decimal]:
-    rows = await conn.fetch(
-        """SELECT job_id, sum(amount) AS amount FROM generation_costs
-           WHERE job_id = ANY($1::uuid[]) GROUP BY job_id""",
-        list(job_ids),
-    )
-    return {r["job_id"]: r["amount"] for r in rows}
 
 
 async def average_job_costs(

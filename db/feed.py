@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from db.kinds import OutputType, unified_select_list
-from db.visibility import Scope, Viewer, scope_branches
+from comfygraph.db.kinds import OutputType, unified_select_list
+from comfygraph.db.visibility import Scope, Viewer, scope_branches
 
 # A filter list longer than this is matched with = ANY() instead of one branch per value.
 MAX_EXPANDED_VALUES = 8

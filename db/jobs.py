@@ -17,11 +17,10 @@ from typing import Any
 
 import asyncpg
 
-from db.errors import IdempotencyConflict, IllegalTransition, NotFound
-from db.kinds import OutputType, writable_columns
-from db.rows import check_writable, insert_row, update_row
+from comfygraph.db.errors import IdempotencyConflict, IllegalTransition, NotFound
+from comfygraph.db.kinds import OutputType, writable_columns
+from comfygraph.db.rows import check_writable, insert_row, update_row
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "processing": ("pending",),
     "completed": ("processing",),
@@ -103,17 +102,6 @@ async def get_job(
 ) -> asyncpg.Record | None:
     """The row, soft-deleted or not (visibility is the caller's concern, see db.visibility)."""
     return await conn.fetchrow(f"SELECT * FROM {kind.table} WHERE id = $1", job_id)
-
-
-async def find_job(
-    conn: asyncpg.Connection, job_id: uuid.UUID
-) -> tuple[OutputType, asyncpg.Record] | None:
-    """Look a job up by id in whichever table holds it (ids are unique across tables)."""
-    for kind in OutputType:
-        row = await get_job(conn, kind, job_id)
-        if row is not None:
-            return kind, row
-    return None
 
 
 async def transition(

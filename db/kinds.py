@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from comfygraph.domain.kinds import OutputType
 
-
-class OutputType(StrEnum):
-    VIDEO = "video"
-    IMAGE = "image"
-    TEXT = "text"
-    AUDIO = "audio"
-
-    @property
-    def table(self) -> str:
-        return f"{self.value}_jobs"
+__all__ = ["COMMON_COLUMNS", "SPECIFIC_COLUMNS", "OutputType"]
 
 
 COMMON_COLUMNS: tuple[str, ...] = (

@@ -36,7 +36,7 @@ class Migration:
 
 def load_migrations() -> list[Migration]:
     found = []
-    for entry in resources.files("db").joinpath("migrations").iterdir():
+    for entry in resources.files("comfygraph.db").joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))

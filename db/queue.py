@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from db.kinds import OutputType
+from comfygraph.db.kinds import OutputType
 
 _ORDER = "priority DESC, created_at, id"
 

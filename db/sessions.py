@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from db.errors import IllegalTransition, NotFound
-from db.kinds import OutputType
-from db.rows import check_writable, insert_row, update_row
+from comfygraph.db.errors import IllegalTransition, NotFound
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.rows import check_writable, insert_row, update_row
 
 ACTIVE_EXCLUDES = ("completed", "failed", "cancelled")
 _WRITABLE = frozenset({
@@ -136,18 +136,6 @@ async def update_session(
 ) -> asyncpg.Record | None:
     _check(columns)
     return await update_row(conn, "sessions", session_id, columns)
-
-
-async def raise_progress(
-    conn: asyncpg.Connection, session_id: uuid.UUID, progress: int
-) -> asyncpg.Record | None:
-    """progress_percentage never decreases: the stored value is the max of old and new."""
-    return await conn.fetchrow(
-        """UPDATE sessions SET progress_percentage = greatest(progress_percentage, $2)
-           WHERE id = $1 RETURNING *""",
-        session_id,
-        max(0, min(100, progress)),
-    )
 
 
 async def soft_delete_session(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from db.kinds import OutputType
+from comfygraph.db.kinds import OutputType
 
 
 async def job_status_counts(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import asyncpg
 import bcrypt
 
-from db.errors import DuplicateEmail
+from comfygraph.db.errors import DuplicateEmail
 
 # bcrypt cost 12 as seed 004 asks; hashing runs in a thread so it never blocks the loop.
 BCRYPT_ROUNDS = 12
@@ -42,10 +42,6 @@ async def create_user(
         raise DuplicateEmail(f"a user with email {email} already exists") from exc
     assert row is not None
     return row
-
-
-async def get_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL", user_id)
 
 
 async def get_user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 import strawberry
 
-from db.feed import JobQuery
-from db.kinds import OutputType as Kind
-from db.visibility import Scope, Viewer
-from resolvers.mapping import KIND_OF_TYPE_NAME
-from schema.errors import invalid_argument
-from schema.jobs import JobFilter
-from schema.node import from_global_id
+from comfygraph.db.feed import JobQuery
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.visibility import Scope, Viewer
+from comfygraph.resolvers.mapping import KIND_OF_TYPE_NAME
+from comfygraph.schema.errors import invalid_argument
+from comfygraph.schema.jobs import JobFilter
+from comfygraph.schema.node import from_global_id
 
 JOB_TYPE_NAMES = frozenset(KIND_OF_TYPE_NAME)
 MAX_FILTER_VALUES = 100

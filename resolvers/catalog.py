@@ -7,27 +7,25 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from comfy.templates import Parameter, WorkflowTemplate
-from comfy.workers import Worker as ComfyWorker
-from schema.enums import OutputType, ParameterType
-from schema.workflows import Worker, Workflow, WorkflowParameter
+from comfygraph.comfy.templates import Parameter, WorkflowTemplate
+from comfygraph.comfy.workers import Worker as ComfyWorker
+from comfygraph.schema.enums import OutputType, ParameterType
+from comfygraph.schema.workflows import Worker, Workflow, WorkflowParameter
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 
 async def workflows(
     info: strawberry.Info[Context, None], output_type: OutputType | None = strawberry.UNSET
 ) -> list[Workflow]:
-    found = (_workflow(t) for t in info.context.state.templates.templates.values())
+    found = (_workflow(t) for t in info.context.services.templates.templates.values())
     wanted = [w for w in found if not output_type or w.output_type is output_type]
     return sorted(wanted, key=lambda w: w.name)
 
 
 async def workers(info: strawberry.Info[Context, None]) -> list[Worker]:
-    runtime = info.context.state.comfy
-    if runtime is None:  # no ComfyUI runtime in this app (yet)
-        return []
+    runtime = info.context.services.comfy
     return [_worker(w) for w in sorted(runtime.workers.workers.values(), key=lambda w: w.url)]
 
 

@@ -8,15 +8,22 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from db.feed import Cursor, JobQuery, job_count, job_page
-from db.kinds import OutputType as Kind
-from db.sessions import session_count, session_page
-from db.visibility import Scope, Viewer
-from resolvers.connection import RequestConnection
-from resolvers.mapping import job_from_row, session_from_row
-from schema.jobs import AnyJob
-from schema.pagination import Connection, CursorCodec, CursorKind, Edge, PageInfo, page_size
-from schema.sessions import Session
+from comfygraph.db.feed import Cursor, JobQuery, job_count, job_page
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.sessions import session_count, session_page
+from comfygraph.db.visibility import Scope, Viewer
+from comfygraph.resolvers.mapping import job_from_row, session_from_row
+from comfygraph.resolvers.request_db import RequestConnection
+from comfygraph.schema.jobs import AnyJob
+from comfygraph.schema.pagination import (
+    Connection,
+    CursorCodec,
+    CursorKind,
+    Edge,
+    PageInfo,
+    page_size,
+)
+from comfygraph.schema.sessions import Session
 
 NodeT = TypeVar("NodeT")
 

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 import strawberry
 
-from comfy.cancel import cancel_job as cancel
-from db import jobs as db_jobs
-from db.errors import IllegalTransition, NotFound
-from db.kinds import OutputType as Kind
-from db.visibility import can_change_job, can_see_job
-from resolvers.args import job_id
-from resolvers.mapping import job_from_row
-from schema.errors import (
+from comfygraph.db import jobs as db_jobs
+from comfygraph.db.errors import IllegalTransition, NotFound
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.visibility import can_change_job, can_see_job
+from comfygraph.resolvers.args import job_id
+from comfygraph.resolvers.mapping import job_from_row
+from comfygraph.schema.errors import (
     FORBIDDEN,
     NOT_CANCELLABLE,
     NOT_FOUND,
@@ -32,10 +31,11 @@ from schema.errors import (
     unauthenticated,
     user_error,
 )
-from schema.payloads import DeletePayload, JobPayload
+from comfygraph.schema.payloads import DeletePayload, JobPayload
+from comfygraph.studio.cancel import cancel_job as cancel
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 _NOT_FOUND = "no job with this id"
 
@@ -67,9 +67,10 @@ async def cancel_job(info: strawberry.Info[Context, None], id: strawberry.ID) ->
     if isinstance(target, UserError):
         return JobPayload(user_errors=[target])
     kind, uid = target
-    workers = ctx.state.comfy.workers if ctx.state.comfy is not None else None
     try:
-        row = await cancel(ctx.pool, kind, uid, workers=workers, events=ctx.state.events)
+        row = await cancel(
+            ctx.pool, kind, uid, workers=ctx.services.comfy.workers, events=ctx.services.events
+        )
     except IllegalTransition as exc:
         message = f"a {exc.current} job can no longer be cancelled"
         return JobPayload(user_errors=[user_error(NOT_CANCELLABLE, message, ["id"])])
@@ -88,7 +89,7 @@ async def delete_job(info: strawberry.Info[Context, None], id: strawberry.ID) ->
         row = await db_jobs.soft_delete(conn, kind, uid)
     if row is None:  # deleted meanwhile by another request
         return DeletePayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
-    await info.context.state.events.status(kind.value, row)  # committed: feeds drop it
+    await info.context.services.events.status(kind.value, row)  # committed: feeds drop it
     return DeletePayload(deleted_id=id)
 
 
@@ -104,5 +105,5 @@ async def set_job_public(
     if row is None or row["deleted_at"] is not None:
         return JobPayload(user_errors=[user_error(NOT_FOUND, _NOT_FOUND, ["id"])])
     # Committed: feeds update (the public one too when the job just left it).
-    await info.context.state.events.status(kind.value, row, was_public=not public)
+    await info.context.services.events.status(kind.value, row, was_public=not public)
     return JobPayload(job=job_from_row(kind, row))

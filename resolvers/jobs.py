@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING, cast
 
 import strawberry
 
-from db.feed import jobs_by_comfy_id
-from db.kinds import OutputType as Kind
-from db.visibility import can_see_job
-from resolvers.args import given, job_id, job_query
-from resolvers.mapping import job_from_row
-from schema.errors import invalid_argument
-from schema.jobs import AnyJob, AudioJob, ImageJob, Job, JobFilter, TextJob, VideoJob
-from schema.pagination import Connection
+from comfygraph.db.feed import jobs_by_comfy_id
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.visibility import can_see_job
+from comfygraph.resolvers.args import given, job_id, job_query
+from comfygraph.resolvers.mapping import job_from_row
+from comfygraph.schema.errors import invalid_argument
+from comfygraph.schema.jobs import AnyJob, AudioJob, ImageJob, Job, JobFilter, TextJob, VideoJob
+from comfygraph.schema.pagination import Connection
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 MAX_COMFY_ID = 200
 

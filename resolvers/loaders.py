@@ -10,25 +10,25 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from db import assets as db_assets
-from db import costs as db_costs
-from db import queue as db_queue
-from db import sessions as db_sessions
-from db import users as db_users
-from db.feed import jobs_by_ids
-from db.kinds import OutputType as Kind
-from db.visibility import Viewer, can_see_asset, can_see_job, can_see_session
-from resolvers.connection import RequestConnection
-from resolvers.mapping import (
+from comfygraph.db import assets as db_assets
+from comfygraph.db import costs as db_costs
+from comfygraph.db import queue as db_queue
+from comfygraph.db import sessions as db_sessions
+from comfygraph.db import users as db_users
+from comfygraph.db.feed import jobs_by_ids
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.visibility import Viewer, can_see_asset, can_see_job, can_see_session
+from comfygraph.resolvers.mapping import (
     asset_from_row,
     cost_line_from_row,
     job_from_row,
     session_from_row,
     user_from_row,
 )
-from schema.jobs import AnyJob
-from schema.sessions import Asset, CostLine, Session
-from schema.users import User
+from comfygraph.resolvers.request_db import RequestConnection
+from comfygraph.schema.jobs import AnyJob
+from comfygraph.schema.sessions import Asset, CostLine, Session
+from comfygraph.schema.users import User
 
 JobKey = tuple[str, uuid.UUID]  # (db kind value, id)
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from db.kinds import OutputType as Kind
-from schema.enums import (
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.schema.enums import (
     AssetStatus,
     AssetType,
     JobStatus,
@@ -16,10 +16,10 @@ from schema.enums import (
     Role,
     SessionStatus,
 )
-from schema.jobs import AnyJob, AudioJob, ImageJob, TextJob, VideoJob
-from schema.node import to_global_id
-from schema.sessions import Asset, CostLine, Session
-from schema.users import User
+from comfygraph.schema.jobs import AnyJob, AudioJob, ImageJob, TextJob, VideoJob
+from comfygraph.schema.node import to_global_id
+from comfygraph.schema.sessions import Asset, CostLine, Session
+from comfygraph.schema.users import User
 
 Row = Mapping[str, Any]
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from db.visibility import can_see_user
-from resolvers.mapping import KIND_OF_TYPE_NAME
-from schema.errors import invalid_argument
-from schema.node import Node, from_global_id
+from comfygraph.db.visibility import can_see_user
+from comfygraph.resolvers.mapping import KIND_OF_TYPE_NAME
+from comfygraph.schema.errors import invalid_argument
+from comfygraph.schema.node import Node, from_global_id
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 MAX_NODES = 100
 

@@ -1,5 +1,5 @@
 """The ad-video session pipeline's mutations: check the viewer, decode ids, call
-comfy.sessions.SessionPipeline, map the result. Sessions are private: a session the
+studio.sessions.SessionPipeline, map the result. Sessions are private: a session the
 viewer may not change is NOT_FOUND, exactly as one that does not exist.
 
 userErrors codes: NOT_FOUND, INVALID_ID, INVALID_STATE (the mutation does not apply in
@@ -15,32 +15,22 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from comfy.sessions import Outcome, SessionPipeline, SessionSpec
-from db.visibility import Viewer
-from resolvers.args import given
-from resolvers.mapping import session_from_row
-from schema.errors import ApiError, UserError, unauthenticated, user_error
-from schema.node import from_global_id
-from schema.payloads import CreateSessionInput, DeletePayload, SessionPayload
+from comfygraph.db.visibility import Viewer
+from comfygraph.resolvers.args import given
+from comfygraph.resolvers.mapping import session_from_row
+from comfygraph.schema.errors import ApiError, UserError, unauthenticated, user_error
+from comfygraph.schema.node import from_global_id
+from comfygraph.schema.payloads import CreateSessionInput, DeletePayload, SessionPayload
+from comfygraph.studio.sessions import Outcome, SessionPipeline, SessionSpec
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 
 def _pipeline(ctx: Context) -> tuple[SessionPipeline, Viewer]:
     if ctx.viewer.anonymous:
         raise unauthenticated()
-    state = ctx.state
-    comfy = state.comfy
-    pipeline = SessionPipeline(
-        pool=state.pool,
-        templates=state.templates,
-        store=state.storage,
-        publish=state.publish,
-        workers=comfy.workers if comfy is not None else None,
-        wake=comfy.dispatcher.wake if comfy is not None else None,
-    )
-    return pipeline, ctx.viewer
+    return ctx.services.sessions(), ctx.viewer
 
 
 def _decode(value: str, type_name: str, *path: str) -> uuid.UUID | UserError:

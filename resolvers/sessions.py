@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from resolvers.args import given, session_id, statuses_of
-from schema.enums import SessionStatus
-from schema.pagination import Connection
-from schema.sessions import Session
+from comfygraph.resolvers.args import given, session_id, statuses_of
+from comfygraph.schema.enums import SessionStatus
+from comfygraph.schema.pagination import Connection
+from comfygraph.schema.sessions import Session
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 
 async def session(info: strawberry.Info[Context, None], id: strawberry.ID) -> Session | None:

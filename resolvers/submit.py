@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING
 import asyncpg
 import strawberry
 
-from comfy.submit import JobRequest, Submitted, submit
-from db.jobs import TERMINAL, get_job
-from db.visibility import Viewer, can_change_job
-from resolvers.args import given, job_id, session_id
-from resolvers.mapping import job_from_row
-from schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
-from schema.payloads import SubmitJobInput, SubmitJobPayload
+from comfygraph.db.jobs import get_job
+from comfygraph.db.visibility import Viewer, can_change_job
+from comfygraph.domain.statuses import TERMINAL
+from comfygraph.resolvers.args import given, job_id, session_id
+from comfygraph.resolvers.mapping import job_from_row
+from comfygraph.schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
+from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
+from comfygraph.studio.submit import JobRequest, Submitted, submit
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 RETRY_NOT_ALLOWED = "RETRY_NOT_ALLOWED"
 
@@ -96,16 +97,16 @@ async def _retryable(
 
 
 async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
-    state, storage = ctx.state, ctx.state.storage
+    services = ctx.services
     client = ctx.request.client
     result = await submit(
         ctx.pool,
-        state.templates,
+        services.templates,
         viewer,
         request,
-        events=state.events,
-        is_allowed_file=lambda url: storage is not None and storage.key_for_url(url) is not None,
-        wake=state.comfy.dispatcher.wake if state.comfy is not None else None,
+        events=services.events,
+        is_allowed_file=lambda url: services.storage.key_for_url(url) is not None,
+        wake=services.comfy.dispatcher.wake,
         user_ip=client.host if client is not None else None,
     )
     if isinstance(result, Submitted):

@@ -26,31 +26,31 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import strawberry
 
-from comfy.events import (
+from comfygraph.db.assets import assets_by_ids
+from comfygraph.db.feed import JobQuery, job_page, jobs_by_ids
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.queue import queue_positions
+from comfygraph.db.sessions import get_session
+from comfygraph.db.visibility import Scope, Viewer, can_see_job, can_see_session
+from comfygraph.domain.statuses import TERMINAL
+from comfygraph.resolvers.args import job_id, job_query, session_id
+from comfygraph.resolvers.mapping import asset_from_row, job_from_row, session_from_row
+from comfygraph.schema.enums import JobStatus
+from comfygraph.schema.errors import NOT_FOUND, NOT_IMPLEMENTED, ApiError
+from comfygraph.schema.jobs import AnyJob, Job, JobFilter
+from comfygraph.schema.progress import JobProgress, NodeProgress
+from comfygraph.schema.sessions import Asset, Session, SessionEvent
+from comfygraph.studio.channels import (
     ALL_FEED,
     PUBLIC_FEED,
     job_channel,
     session_channel,
     user_feed_channel,
 )
-from db.assets import assets_by_ids
-from db.feed import JobQuery, job_page, jobs_by_ids
-from db.kinds import OutputType as Kind
-from db.queue import queue_positions
-from db.sessions import get_session
-from db.visibility import Scope, Viewer, can_see_job, can_see_session
-from resolvers.args import job_id, job_query, session_id
-from resolvers.mapping import asset_from_row, job_from_row, session_from_row
-from schema.enums import JobStatus
-from schema.errors import NOT_FOUND, NOT_IMPLEMENTED, ApiError
-from schema.jobs import AnyJob, Job, JobFilter
-from schema.progress import JobProgress, NodeProgress
-from schema.sessions import Asset, Session, SessionEvent
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 #: Every job, published by the job events once someone asks for it (an admin's ALL
 #: scope needs it); until then an admin's ALL feed is their own jobs plus public ones.
 ALL_JOBS_FEED: str | None = ALL_FEED
@@ -344,7 +344,7 @@ async def _changed_job(context: Context, query: JobQuery, data: Mapping[str, Any
 
 
 async def _newest(context: Context, query: JobQuery) -> list[AnyJob]:
-    count = context.settings.ws_resync_jobs
+    count = context.limits.resync_jobs
     if count <= 0:
         return []
     async with context.db.acquire() as conn:

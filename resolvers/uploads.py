@@ -11,23 +11,24 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from schema.errors import unauthenticated, user_error
-from schema.payloads import UploadPayload
-from schema.scalars import Upload
-from server.uploads import UploadRejected, store_upload
+from comfygraph.schema.errors import unauthenticated, user_error
+from comfygraph.schema.payloads import UploadPayload
+from comfygraph.schema.scalars import Upload
+from comfygraph.studio.uploads import UploadRejected, store_upload
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 
 async def upload_file(info: strawberry.Info[Context, None], file: Upload) -> UploadPayload:
     ctx = info.context
     if ctx.viewer.user_id is None:
         raise unauthenticated()
-    assert ctx.state.storage is not None, "the app opens its storage before serving"
-    limit = ctx.settings.max_upload_bytes
+    limit = ctx.limits.max_upload_bytes
     try:
-        stored = await store_upload(ctx.state.storage, file, owner=ctx.viewer.user_id, limit=limit)
+        stored = await store_upload(
+            ctx.services.storage, file, owner=ctx.viewer.user_id, limit=limit
+        )
     except UploadRejected as exc:
         return UploadPayload(user_errors=[user_error(exc.code, exc.message, ["file"])])
     return UploadPayload(

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from db.users import authenticate
-from resolvers.mapping import user_from_row
-from schema.errors import INVALID_CREDENTIALS, user_error
-from schema.payloads import AuthPayload
-from schema.users import User
+from comfygraph.db.users import authenticate
+from comfygraph.resolvers.mapping import user_from_row
+from comfygraph.schema.errors import INVALID_CREDENTIALS, user_error
+from comfygraph.schema.payloads import AuthPayload
+from comfygraph.schema.users import User
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 # bcrypt looks at 72 bytes at most (and refuses more); no stored password is longer.
 MAX_PASSWORD_BYTES = 72

@@ -1,35 +1,3 @@
-"""The GraphQL schema, assembled here; its types, roots and policies live in their
-own modules (one per type group)."""
-
-from __future__ import annotations
-
-from collections.abc import Callable, Sequence
-
-import strawberry
-from strawberry.extensions import SchemaExtension
-
-from schema.error_policy import ErrorCodes, MaskUnexpected, Schema
-from schema.limits import Limits, limit_extensions
-from schema.mutation import Mutation
-from schema.query import Query
-from schema.subscription import Subscription
-
-ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
-
-
-def build_schema(
-    *, extensions: Sequence[ExtensionFactory] = (), limits: Limits | None = None
-) -> strawberry.Schema:
-    """The schema with its request limits, caches and error policy; `extensions` (the
-    server's, e.g. authentication) run after those."""
-    return Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        extensions=[
-            *limit_extensions(limits or Limits()),
-            ErrorCodes,
-            MaskUnexpected,
-            *extensions,
-        ],
-    )
+"""The GraphQL types: objects, interfaces, unions, inputs, enums, payloads and the
+request policies (limits, error codes). No I/O; the roots and the executable Schema
+are assembled in comfygraph.resolvers.schema."""

@@ -1,4 +1,5 @@
-"""GraphQL enums. Names are the contract's; values are what the database stores."""
+"""GraphQL enums. Statuses and kinds are the shared vocabulary (domain/) wrapped for
+GraphQL; names are the contract's, values what the database stores."""
 
 from __future__ import annotations
 
@@ -6,22 +7,12 @@ from enum import Enum
 
 import strawberry
 
+from comfygraph.domain.kinds import OutputType
+from comfygraph.domain.statuses import AssetStatus, AssetType, JobStatus, SessionStatus
 
-@strawberry.enum
-class OutputType(Enum):
-    VIDEO = "video"
-    IMAGE = "image"
-    TEXT = "text"
-    AUDIO = "audio"
-
-
-@strawberry.enum
-class JobStatus(Enum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+# Registered as GraphQL enums in place: the schema's enum is the vocabulary's class.
+for _vocabulary in (OutputType, JobStatus, SessionStatus, AssetType, AssetStatus):
+    strawberry.enum(_vocabulary)
 
 
 @strawberry.enum(
@@ -45,20 +36,6 @@ class OutputKind(Enum):
 
 
 @strawberry.enum
-class SessionStatus(Enum):
-    CREATED = "created"
-    PROMPTING = "prompting"
-    GENERATING_IMAGES = "generating_images"
-    REVIEWING_IMAGES = "reviewing_images"
-    GENERATING_VIDEOS = "generating_videos"
-    REVIEWING_VIDEOS = "reviewing_videos"
-    COMPOSING = "composing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@strawberry.enum
 class ProductCategory(Enum):
     FOOTWEAR = "footwear"
     ACCESSORIES = "accessories"
@@ -67,23 +44,6 @@ class ProductCategory(Enum):
     APPAREL = "apparel"
     HOME = "home"
     OTHER = "other"
-
-
-@strawberry.enum
-class AssetType(Enum):
-    IMAGE = "image"
-    VIDEO_CLIP = "video_clip"
-    FINAL_VIDEO = "final_video"
-    AUDIO = "audio"
-
-
-@strawberry.enum
-class AssetStatus(Enum):
-    GENERATING = "generating"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    APPROVED = "approved"
-    REJECTED = "rejected"
 
 
 @strawberry.enum

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from schema.enums import JobStatus, OutputKind, OutputType, Scope
-from schema.node import Node
-from schema.scalars import JSON
-from schema.users import User
+from comfygraph.schema.enums import JobStatus, OutputKind, OutputType, Scope
+from comfygraph.schema.node import Node
+from comfygraph.schema.scalars import JSON
+from comfygraph.schema.users import User
 
 if TYPE_CHECKING:
-    from schema.sessions import Session
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
+    from comfygraph.schema.sessions import Session
 
 
 @strawberry.type(description="One stored file that a job produced.")
@@ -89,7 +89,7 @@ class GenerationJob(Node):
     @strawberry.field
     async def session(
         self, info: strawberry.Info[Context, None]
-    ) -> Annotated[Session, strawberry.lazy("schema.sessions")] | None:
+    ) -> Annotated[Session, strawberry.lazy("comfygraph.schema.sessions")] | None:
         if self.session_id is None:
             return None
         return await info.context.loaders.sessions.load(self.session_id)

@@ -30,7 +30,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from schema.errors import QUERY_TOO_DEEP, TOO_MANY_ALIASES, ApiError
+from comfygraph.schema.errors import QUERY_TOO_DEEP, TOO_MANY_ALIASES, ApiError
 
 
 @dataclass(frozen=True)

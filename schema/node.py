@@ -13,7 +13,7 @@ import uuid
 
 import strawberry
 
-from schema.errors import INVALID_ID, ApiError
+from comfygraph.schema.errors import INVALID_ID, ApiError
 
 NODE_TYPES = frozenset({"VideoJob", "ImageJob", "TextJob", "AudioJob", "Session", "Asset", "User"})
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{1,80}")

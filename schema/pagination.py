@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from schema.errors import BAD_CURSOR, ApiError, invalid_argument
+from comfygraph.schema.errors import BAD_CURSOR, ApiError, invalid_argument
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import ProductCategory
-from schema.errors import UserError
-from schema.jobs import Job
-from schema.scalars import JSON
-from schema.sessions import Session
-from schema.users import User
+from comfygraph.schema.enums import ProductCategory
+from comfygraph.schema.errors import UserError
+from comfygraph.schema.jobs import Job
+from comfygraph.schema.scalars import JSON
+from comfygraph.schema.sessions import Session
+from comfygraph.schema.users import User
 
 
 @strawberry.input

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import JobStatus
-from schema.jobs import Job
+from comfygraph.schema.enums import JobStatus
+from comfygraph.schema.jobs import Job
 
 
 @strawberry.type

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from schema.enums import AssetStatus, AssetType, ProductCategory, SessionStatus
-from schema.jobs import Job
-from schema.node import Node
-from schema.pagination import Connection
-from schema.scalars import JSON
-from schema.users import User
+from comfygraph.schema.enums import AssetStatus, AssetType, ProductCategory, SessionStatus
+from comfygraph.schema.jobs import Job
+from comfygraph.schema.node import Node
+from comfygraph.schema.pagination import Connection
+from comfygraph.schema.scalars import JSON
+from comfygraph.schema.users import User
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from comfygraph.resolvers.context import Context
 
 FINAL_VIDEO_STATES = (AssetStatus.APPROVED, AssetStatus.COMPLETED)
 

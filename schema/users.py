@@ -7,8 +7,8 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import Role
-from schema.node import Node
+from comfygraph.schema.enums import Role
+from comfygraph.schema.node import Node
 
 
 @strawberry.type

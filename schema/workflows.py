@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import OutputType, ParameterType
-from schema.scalars import JSON
+from comfygraph.schema.enums import OutputType, ParameterType
+from comfygraph.schema.scalars import JSON
 
 
 @strawberry.type

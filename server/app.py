@@ -13,23 +13,33 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from comfy.runtime import ComfyRuntime
-from comfy.sessions import SessionPipeline
-from comfy.templates import load_templates
-from db.migrate import apply_migrations
-from db.pool import create_pool
-from server.body_limit import BodyLimit
-from server.database import resolve_dsn
-from server.events import EventBus
-from server.graphql import graphql_app
-from server.health import healthz, readyz
-from server.metrics import Metrics
-from server.publish import bus_publisher
-from server.settings import Settings
-from server.state import AppState
-from server.storage import open_storage
+from comfygraph.bus import EventBus
+from comfygraph.comfy.templates import load_templates
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import create_pool
+from comfygraph.server.body_limit import BodyLimit
+from comfygraph.server.database import resolve_dsn
+from comfygraph.server.graphql import graphql_app
+from comfygraph.server.health import healthz, readyz
+from comfygraph.server.metrics import Metrics
+from comfygraph.server.settings import Settings
+from comfygraph.server.state import AppState
+from comfygraph.storage import open_storage
+from comfygraph.studio.publish import bus_publisher
+from comfygraph.studio.runtime import ComfyRuntime
+from comfygraph.studio.services import Services
+from comfygraph.studio.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
+
+
+def supervisor_from(settings: Settings) -> Supervisor:
+    return Supervisor(
+        backoff_initial=settings.loop_backoff_initial,
+        backoff_max=settings.loop_backoff_max,
+        failing_after=settings.loop_failing_after,
+        healthy_after=settings.loop_healthy_after,
+    )
 
 
 def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
@@ -53,38 +63,37 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 applied = await apply_migrations(conn)
             if applied:
                 logger.info("applied migrations: %s", ", ".join(applied))
-            bus = EventBus.from_url(settings.effective_broadcast_url())
+            bus = EventBus.from_url(
+                settings.effective_broadcast_url(),
+                queue_size=settings.bus_queue_size,
+                publish_timeout=settings.bus_publish_timeout,
+            )
             await bus.connect()
             stack.push_async_callback(bus.disconnect)
-            state = AppState(
-                settings=settings,
-                dsn=target,
-                pool=pool,
-                templates=templates,
-                storage=storage,
-                bus=bus,
-                publish=bus_publisher(bus),
-            )
-            state.comfy = ComfyRuntime.build(
+            supervisor = supervisor_from(settings)
+            stack.push_async_callback(supervisor.aclose)
+            publish = bus_publisher(bus)
+            comfy = ComfyRuntime.build(
                 pool=pool,
                 workers=[(w.url, w.price_per_hour) for w in settings.comfy_workers],
                 templates=templates,
                 store=storage,
-                publish=state.publish,
+                publish=publish,
                 lease_s=settings.lease_seconds,
                 job_timeout=settings.job_timeout_seconds,
+                health_interval=settings.worker_health_interval,
+                poll_interval=settings.dispatch_poll_interval,
+                unavailable_after=settings.worker_unavailable_after,
+                capacity=settings.worker_capacity,
+                request_timeout=settings.worker_request_timeout,
+                max_attempts=settings.job_max_attempts,
+                supervisor=supervisor,
             )
-            SessionPipeline(
-                pool=pool,
-                templates=templates,
-                store=storage,
-                publish=state.publish,
-                workers=state.comfy.workers,
-                wake=state.comfy.dispatcher.wake,
-            ).register(state.comfy.tracker)  # sessions follow their jobs on this replica
-            await state.comfy.start()
-            stack.push_async_callback(state.comfy.aclose)
-            app.state.comfygraph = state
+            services = Services(pool, templates, storage, comfy, bus, publish)
+            services.sessions().register(comfy.tracker)  # sessions follow their jobs here
+            await comfy.start()
+            stack.push_async_callback(comfy.aclose)
+            app.state.comfygraph = AppState(settings, target, services, supervisor)
             yield
 
     templates = load_templates(settings.workflows_dir)

@@ -11,11 +11,11 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from db.embedded import EmbeddedPostgresError
-from db.errors import DataError
-from db.migrate import MigrationError
-from server.database import DatabaseUnavailable
-from server.settings import Settings, SettingsError, load_settings
+from comfygraph.db.embedded import EmbeddedPostgresError
+from comfygraph.db.errors import DataError
+from comfygraph.db.migrate import MigrationError
+from comfygraph.server.database import DatabaseUnavailable
+from comfygraph.server.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -47,9 +47,9 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 async def _open(settings: Settings) -> Any:
     """A migrated connection to the configured database (CLI commands)."""
-    from db.migrate import apply_migrations
-    from db.pool import connect
-    from server.database import check_reachable, resolve_dsn
+    from comfygraph.db.migrate import apply_migrations
+    from comfygraph.db.pool import connect
+    from comfygraph.server.database import check_reachable, resolve_dsn
 
     dsn = await asyncio.to_thread(resolve_dsn, settings)
     await check_reachable(dsn, connect_timeout=settings.db_connect_timeout)
@@ -66,7 +66,7 @@ def serve(
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
 ) -> None:
     """Run the API server (uvicorn)."""
-    from server.serve import serve_forever
+    from comfygraph.server.serve import serve_forever
 
     settings = settings_or_fail()
     guarded(lambda: serve_forever(settings, host=host, port=port, demo=demo, workers=workers))
@@ -75,7 +75,7 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Apply pending schema migrations and exit."""
-    from db.migrate import apply_migrations, load_migrations
+    from comfygraph.db.migrate import apply_migrations, load_migrations
 
     settings = settings_or_fail()
 
@@ -98,7 +98,7 @@ def create_user(
     name: str | None = typer.Option(None, help="Full name."),
 ) -> None:
     """Add a user."""
-    from db.users import create_user as insert_user
+    from comfygraph.db.users import create_user as insert_user
 
     if len(password) < 8:
         fail("password must be at least 8 characters")
@@ -126,8 +126,8 @@ def token(
     ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
 ) -> None:
     """Print a signed bearer token for a user."""
-    from db.users import get_user_by_email
-    from server.auth import issue_token
+    from comfygraph.db.users import get_user_by_email
+    from comfygraph.studio.auth import issue_token
 
     settings = settings_or_fail()
 
@@ -161,7 +161,7 @@ def import_legacy(
     """Copy multitalk_jobs, style_transfers, edited_images and datasets into the job tables."""
     from pathlib import Path
 
-    from server.legacy import LegacyCommand, run_legacy
+    from comfygraph.server.legacy import LegacyCommand, run_legacy
 
     settings = settings_or_fail()
     cmd = LegacyCommand(
@@ -174,7 +174,7 @@ def import_legacy(
 @cli.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL SDL."""
-    from schema import build_schema
+    from comfygraph.resolvers.schema import build_schema
 
     sys.stdout.write(build_schema().as_str().rstrip() + "\n")
 
@@ -187,7 +187,7 @@ def emulator(
     fail_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Chance a model node fails."),
 ) -> None:
     """Run a ComfyUI-protocol emulator worker (development and tests; not a GPU)."""
-    from comfy.emulator import run_emulator
+    from comfygraph.emulator import run_emulator
 
     run_emulator(host, port, speed=speed, fail_rate=fail_rate)
 
@@ -195,7 +195,7 @@ def emulator(
 @cli.command()
 def workers() -> None:
     """List configured workers (COMFY_WORKERS) and their health; exit 1 if any is down."""
-    from server.workers_cmd import print_workers, run
+    from comfygraph.server.workers_cmd import print_workers, run
 
     settings = settings_or_fail()
     if not settings.comfy_workers:

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from db.embedded import start_embedded
-from db.pool import connect
-from server.settings import Settings
+from comfygraph.db.embedded import start_embedded
+from comfygraph.db.pool import connect
+from comfygraph.server.settings import Settings
 
 
 class DatabaseUnavailable(Exception):

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.migrate import apply_migrations
-from db.pool import connect
-from db.users import create_user, get_user_by_email
-from server.auth import issue_token
-from server.settings import Settings
-from server.threaded import free_port, start_in_thread
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import connect
+from comfygraph.db.users import create_user, get_user_by_email
+from comfygraph.server.settings import Settings
+from comfygraph.server.threaded import free_port, start_in_thread
+from comfygraph.studio.auth import issue_token
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -56,7 +56,7 @@ def banner(url: str, demo: DemoUser, workers: str) -> str:
 
 def start_demo_worker(data_dir: Path, *, speed: float = 4.0) -> str:
     """Run the emulator on a free loopback port in a daemon thread; return its URL."""
-    from comfy.emulator import create_emulator_app
+    from comfygraph.emulator import create_emulator_app
 
     port = free_port()
     app = create_emulator_app(speed=speed, output_dir=data_dir / "emulator" / "output")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from server.app import create_app
-from server.settings import load_settings
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import load_settings
 
 
 def app_from_env() -> Starlette:

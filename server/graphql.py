@@ -25,14 +25,14 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult as StrawberryResult
 
-from schema import build_schema
-from schema.error_policy import finalize
-from schema.errors import UNAUTHENTICATED, ApiError
-from server.auth import AuthError
-from server.context import Context, Keys, viewer_from_header
-from server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
-from server.settings import Settings
-from server.state import AppState
+from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
+from comfygraph.resolvers.schema import build_schema
+from comfygraph.schema.error_policy import finalize
+from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
+from comfygraph.server.settings import Settings
+from comfygraph.server.state import AppState
+from comfygraph.studio.auth import AuthError
 
 # Root fields a request may ask for without a valid sign-in.
 OPEN_FIELDS = frozenset({"login", "__typename", "__schema", "__type"})
@@ -63,7 +63,7 @@ class AuthGate(SchemaExtension):
 def _refusal(context: Context) -> ApiError | None:
     if context.auth_error is not None:
         return ApiError(context.auth_error.code, str(context.auth_error))
-    if context.viewer.anonymous and not context.settings.allow_anonymous:
+    if context.viewer.anonymous and not context.limits.allow_anonymous:
         return ApiError(UNAUTHENTICATED, "sign in required")
     return None
 
@@ -85,6 +85,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
         # effective_jwt_secret() may read (or create) a file: once per app, not per request.
         self.keys = Keys.from_secret(settings.effective_jwt_secret())
+        self.limits = ApiLimits(
+            allow_anonymous=settings.allow_anonymous,
+            token_ttl_seconds=settings.jwt_ttl_seconds,
+            max_upload_bytes=settings.max_upload_bytes,
+            resync_jobs=settings.ws_resync_jobs,
+        )
         self.realtime = Realtime(settings, self.schema)
 
     def encode_json(self, data: object) -> str:
@@ -97,7 +103,13 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state: AppState = request.app.state.comfygraph
-        context = Context(request=request, response=response, state=state, keys=self.keys)
+        context = Context(
+            request=request,
+            response=response,
+            services=state.services,
+            keys=self.keys,
+            limits=self.limits,
+        )
         if not isinstance(request, WebSocket):
             try:
                 context.viewer = viewer_from_header(
@@ -140,7 +152,7 @@ class GraphQLView(GraphQL[Context, None]):
             viewer = viewer_from_header(self.keys.jwt_secret, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
-        if viewer.anonymous and not context.settings.allow_anonymous:
+        if viewer.anonymous and not context.limits.allow_anonymous:
             raise ConnectionRejectionError({"code": UNAUTHENTICATED, "message": "sign in required"})
         context.sign_in(viewer)
         return await super().on_ws_connect(context)

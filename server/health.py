@@ -7,8 +7,8 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from db.migrate import pending_migrations
-from server.state import AppState
+from comfygraph.db.migrate import pending_migrations
+from comfygraph.server.state import AppState
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -16,7 +16,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """200 once the database answers and every migration is applied; else 503."""
+    """200 once the database answers, every migration is applied and no background
+    loop keeps failing; else 503 with the reason."""
     state: AppState = request.app.state.comfygraph
     checks: dict[str, str] = {}
     try:
@@ -29,5 +30,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = f"error: {type(exc).__name__}"
         checks["migrations"] = "unknown"
     checks.update(state.ready)
+    for loop, error in state.supervisor.failing().items():
+        checks[f"loop:{loop}"] = f"failing: {error}"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)

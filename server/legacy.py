@@ -35,15 +35,16 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 import httpx
 
-from comfy.errors import ProtocolError
-from comfy.messages import Queue, parse_queue
-from db.legacy import (
+from comfygraph.comfy.client import ComfyClient
+from comfygraph.comfy.errors import ComfyError, ProtocolError, WorkerUnavailable
+from comfygraph.comfy.messages import Queue
+from comfygraph.db.legacy import (
     MULTITALK_WORKFLOWS,
     ImportOptions,
     ImportReport,
@@ -56,10 +57,10 @@ from db.legacy import (
     parse_tables,
     rollback_legacy,
 )
-from db.legacy.source import discover
-from db.migrate import apply_migrations, pending_migrations
-from server.database import check_reachable, describe, resolve_dsn
-from server.settings import Settings
+from comfygraph.db.legacy.source import discover
+from comfygraph.db.migrate import apply_migrations, pending_migrations
+from comfygraph.server.database import check_reachable, describe, resolve_dsn
+from comfygraph.server.settings import Settings
 
 logger = logging.getLogger("comfygraph.legacy")
 APPLICATION_NAME = "comfygraph import-legacy"
@@ -139,33 +140,41 @@ class WorkerProbe:
     """Asks a legacy job's ComfyUI worker whether it still knows the job.
 
     GET /queue, once per worker and run (running or pending there: known), then
-    GET /history/{prompt_id} (finished: known; `{}` means unknown). A job in the
-    source snapshot was queued before the queue was read, so it is in that queue or
-    has finished into /history by the time it is asked about. A worker that cannot be
-    reached or answers nonsense knows nothing, and is not asked again this run.
+    GET /history/{prompt_id} (finished: known; `{}` means unknown), through the one
+    ComfyUI client (comfy/client). A job in the source snapshot was queued before the
+    queue was read, so it is in that queue or has finished into /history by the time
+    it is asked about. A worker that cannot be reached or answers nonsense knows
+    nothing, and is not asked again this run.
     """
 
     def __init__(self, client: httpx.AsyncClient, *, concurrency: int = 8) -> None:
-        self._client = client
+        self._http = client
         self._slots = asyncio.Semaphore(concurrency)
+        self._clients: dict[str, ComfyClient] = {}
         self._queues: dict[str, Queue | str] = {}  # worker -> its queue, or why it is dead
         self._locks: dict[str, asyncio.Lock] = {}
         self.adopting: set[str] = set()  # workers that still know some legacy job
+
+    def _comfy(self, base: str) -> ComfyClient:
+        if base not in self._clients:
+            timeout = self._http.timeout
+            self._clients[base] = ComfyClient(
+                base,
+                http=self._http,
+                timeout=timeout.read or 10.0,
+                connect_timeout=timeout.connect or 3.0,
+            )
+        return self._clients[base]
 
     async def _queue(self, base: str) -> Queue | str:
         async with self._locks.setdefault(base, asyncio.Lock()):
             if base not in self._queues:
                 try:
-                    self._queues[base] = parse_queue(await self._get(f"{base}/queue"))
-                except (httpx.HTTPError, ValueError, ProtocolError) as exc:
+                    async with self._slots:
+                        self._queues[base] = await self._comfy(base).queue()
+                except ComfyError as exc:
                     self._queues[base] = _reason(exc)
             return self._queues[base]
-
-    async def _get(self, url: str) -> Any:
-        async with self._slots:
-            response = await self._client.get(url)
-        response.raise_for_status()
-        return response.json()
 
     async def __call__(self, comfy_url: str, prompt_id: str) -> Verdict:
         base = comfy_url.rstrip("/")
@@ -181,19 +190,20 @@ class WorkerProbe:
             self.adopting.add(base)
             return Verdict(True, f"worker {base} has it queued")
         try:
-            history = await self._get(f"{base}/history/{quote(prompt_id, safe='')}")
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._slots:
+                entry = await self._comfy(base).history(prompt_id)
+        except WorkerUnavailable as exc:
             self._queues[base] = _reason(exc)
             return Verdict(False, f"worker {base} could not be reached ({_reason(exc)})")
-        if isinstance(history, dict) and isinstance(history.get(prompt_id), dict):
+        except ProtocolError:
+            entry = None  # an answer that names no entry for it: it does not know the job
+        if entry is not None:
             self.adopting.add(base)
             return Verdict(True, f"worker {base} has finished it (in /history)")
         return Verdict(False, f"worker {base} no longer knows ComfyUI job {prompt_id}")
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
+def _reason(exc: ComfyError) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -11,14 +11,14 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db.stats import job_status_counts
-from server.state import AppState
+from comfygraph.db.stats import job_status_counts
+from comfygraph.server.state import AppState
 
 
 class StateCollector(Collector):
@@ -38,39 +38,45 @@ class StateCollector(Collector):
         state = self.state
         if state is None:
             return
-        if state.comfy is not None:
-            healthy = GaugeMetricFamily(
-                "comfygraph_worker_healthy", "1 when the worker answers", labels=["worker"]
-            )
-            running = GaugeMetricFamily(
-                "comfygraph_worker_running_jobs",
-                "Jobs this replica has on the worker",
-                labels=["worker"],
-            )
-            for w in state.comfy.workers.workers.values():
-                healthy.add_metric([w.url], 1 if w.healthy else 0)
-                running.add_metric([w.url], len(w.running))
-            yield healthy
-            yield running
+        healthy = GaugeMetricFamily(
+            "comfygraph_worker_healthy", "1 when the worker answers", labels=["worker"]
+        )
+        running = GaugeMetricFamily(
+            "comfygraph_worker_running_jobs",
+            "Jobs this replica has on the worker",
+            labels=["worker"],
+        )
+        for w in state.comfy.workers.workers.values():
+            healthy.add_metric([w.url], 1 if w.healthy else 0)
+            running.add_metric([w.url], len(w.running))
+        yield healthy
+        yield running
+        yield GaugeMetricFamily(
+            "comfygraph_tracked_jobs",
+            "Jobs this replica follows",
+            value=len(state.comfy.dispatcher.tracking),
+        )
+        restarts = CounterMetricFamily(
+            "comfygraph_loop_restarts",
+            "Restarts of a background loop after it raised",
+            labels=["loop"],
+        )
+        for name, loop in sorted(state.supervisor.loops.items()):
+            restarts.add_metric([name], loop.restarts)
+        yield restarts
+        stats = state.bus.stats()
+        for name in (
+            "subscribers",
+            "channels",
+            "published",
+            "delivered",
+            "coalesced",
+            "overflows",
+            "reconnects",
+        ):
             yield GaugeMetricFamily(
-                "comfygraph_tracked_jobs",
-                "Jobs this replica follows",
-                value=len(state.comfy.dispatcher.tracking),
+                f"comfygraph_bus_{name}", f"Event bus: {name}", value=getattr(stats, name)
             )
-        if state.bus is not None:
-            stats = state.bus.stats()
-            for name in (
-                "subscribers",
-                "channels",
-                "published",
-                "delivered",
-                "coalesced",
-                "overflows",
-                "reconnects",
-            ):
-                yield GaugeMetricFamily(
-                    f"comfygraph_bus_{name}", f"Event bus: {name}", value=getattr(stats, name)
-                )
 
 
 class Metrics:

@@ -7,8 +7,8 @@ import os
 
 import uvicorn
 
-from server.database import check_reachable, resolve_dsn
-from server.settings import Settings
+from comfygraph.server.database import check_reachable, resolve_dsn
+from comfygraph.server.settings import Settings
 
 
 def serve_forever(
@@ -18,8 +18,8 @@ def serve_forever(
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
     if demo:
-        from server.demo import banner, ensure_demo_user, start_demo_worker
-        from server.settings import WorkerSpec
+        from comfygraph.server.demo import banner, ensure_demo_user, start_demo_worker
+        from comfygraph.server.settings import WorkerSpec
 
         user = asyncio.run(ensure_demo_user(settings, dsn))
         worker = WorkerSpec(start_demo_worker(settings.data_dir), 0.5)
@@ -42,6 +42,6 @@ def serve_forever(
         os.environ["DATABASE_URL"] = dsn
         uvicorn.run("server.factory:app_from_env", factory=True, workers=workers, **uv)  # type: ignore[arg-type]
         return
-    from server.app import create_app
+    from comfygraph.server.app import create_app
 
     uvicorn.run(create_app(settings, dsn=dsn), **uv)  # type: ignore[arg-type]

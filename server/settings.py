@@ -63,6 +63,35 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     jwt_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # ComfyUI workers (comfy/workers.py, studio/runner.py).
+    #: prompts this replica keeps on one worker: one running, the rest queued there
+    worker_capacity: int = Field(default=2, ge=1, le=64)
+    #: GET /system_stats and /queue on every worker this often
+    worker_health_interval: float = Field(default=5.0, gt=0)
+    #: one HTTP request to a worker (connecting: at most 5 s of it)
+    worker_request_timeout: float = Field(default=10.0, gt=0)
+    #: a worker that answered nothing (HTTP or websocket) this long is unavailable
+    worker_unavailable_after: float = Field(default=30.0, gt=0)
+    #: how often the dispatcher looks for pending jobs when nothing woke it
+    dispatch_poll_interval: float = Field(default=1.0, gt=0)
+    #: runs of a job its worker lost before it fails (per-workflow requeueLost may say 1)
+    job_max_attempts: int = Field(default=2, ge=1, le=10)
+
+    # The event bus (bus/).
+    #: events waiting for one slow subscriber (progress ticks coalesce; status never drops)
+    bus_queue_size: int = Field(default=256, ge=8)
+    #: a publish the broker has not taken within this is given up (and logged)
+    bus_publish_timeout: float = Field(default=10.0, gt=0)
+
+    # The loop supervisor (studio/supervisor.py).
+    #: first restart delay of a failed loop; doubles per failure in a row up to the max
+    loop_backoff_initial: float = Field(default=0.5, gt=0)
+    loop_backoff_max: float = Field(default=30.0, gt=0)
+    #: /readyz reports a loop that failed this many times in a row ...
+    loop_failing_after: int = Field(default=3, ge=1)
+    #: ... until it has stayed up this long
+    loop_healthy_after: float = Field(default=60.0, gt=0)
+
     # Websockets (server/realtime).
     #: a client must send connection_init within this
     ws_connection_init_timeout: float = Field(default=3.0, gt=0, le=60)

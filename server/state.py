@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from comfy.events import JobEvents, Publish, discard
-from comfy.templates import TemplateSet
-from server.settings import Settings
-from server.storage import LocalStorage
-
-if TYPE_CHECKING:
-    from comfy.runtime import ComfyRuntime
-    from server.events import EventBus
+from comfygraph.bus import EventBus
+from comfygraph.server.settings import Settings
+from comfygraph.storage import LocalStorage
+from comfygraph.studio.runtime import ComfyRuntime
+from comfygraph.studio.services import Services
+from comfygraph.studio.supervisor import Supervisor
 
 
 @dataclass
 class AppState:
     settings: Settings
     dsn: str
-    pool: asyncpg.Pool
+    services: Services
+    supervisor: Supervisor
     ready: dict[str, str] = field(default_factory=dict)
-    templates: TemplateSet = field(default_factory=lambda: TemplateSet({}, ()))
-    storage: LocalStorage | None = None
-    comfy: ComfyRuntime | None = None
-    bus: EventBus | None = None
-    publish: Publish = discard
 
     @property
-    def events(self) -> JobEvents:
-        return JobEvents(self.publish)
+    def pool(self) -> asyncpg.Pool:
+        return self.services.pool
+
+    @property
+    def storage(self) -> LocalStorage:
+        return self.services.storage
+
+    @property
+    def comfy(self) -> ComfyRuntime:
+        return self.services.comfy
+
+    @property
+    def bus(self) -> EventBus:
+        return self.services.bus

@@ -7,8 +7,8 @@ import asyncio
 from rich.console import Console
 from rich.table import Table
 
-from comfy.workers import Worker, WorkerPool
-from server.settings import Settings
+from comfygraph.comfy.workers import Worker, WorkerPool
+from comfygraph.server.settings import Settings
 
 
 async def check_workers(settings: Settings) -> list[Worker]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.embedded import start_embedded
-from db.migrate import apply_migrations
-from db.pool import create_pool
+from comfygraph.db.embedded import start_embedded
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.db.pool import create_pool
 from tests.dbutil import create_database, drop_database
 
 

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from server.threaded import free_port, start_in_thread
+from comfygraph.server.threaded import free_port, start_in_thread
 
 __all__ = ["free_port", "serve_in_thread"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
 from tests.servers import serve_in_thread
 
 

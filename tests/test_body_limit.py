@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
 from tests.servers import serve_in_thread
 
 LIMIT = 2 * 1024 * 1024  # max_upload_bytes (1 MiB) + 1 MiB for the rest of the request

@@ -13,7 +13,7 @@ from tests.servers import free_port
 def comfygraph(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-m", "comfygraph.server.cli", *args],
         env={**clean, **env}, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -63,7 +63,7 @@ def test_user_and_token_commands(dsn: str, tmp_path: Path) -> None:
 
 
 def test_workers_command_shows_health_and_fails_on_a_down_worker(tmp_path: Path) -> None:
-    from comfy.emulator import create_emulator_app
+    from comfygraph.emulator import create_emulator_app
     from tests.servers import serve_in_thread
 
     dead = f"http://127.0.0.1:{free_port()}"

@@ -1,6 +1,6 @@
 """Async client of a ComfyUI worker: its HTTP routes, its websocket, and whole runs.
 
-Written against the real server (PROTOCOL.md; traces of ComfyUI 0.8.0). Every
+Written against the real server (docs/comfyui-protocol.md; traces of ComfyUI 0.8.0). Every
 network call carries a timeout, and failures surface as :mod:`comfy.errors` types.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from comfy.errors import (
+from comfygraph.comfy.errors import (
     ComfyError,
     JobTimeout,
     OutputMissing,
@@ -28,7 +28,7 @@ from comfy.errors import (
     ProtocolError,
     WorkerUnavailable,
 )
-from comfy.messages import (
+from comfygraph.comfy.messages import (
     Graph,
     HistoryEntry,
     NodeError,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from comfy.errors import (
+from comfygraph.comfy.errors import (
     ComfyError,
     ExecutionFailed,
     ExecutionInterrupted,
@@ -23,7 +23,7 @@ from comfy.errors import (
     PromptNotFound,
     WorkerUnavailable,
 )
-from comfy.messages import (
+from comfygraph.comfy.messages import (
     HistoryEntry,
     NodeOutput,
     OutputFile,

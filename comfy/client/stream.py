@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from comfy.errors import ComfyError, ProtocolError, WorkerUnavailable
-from comfy.messages import (
+from comfygraph.comfy.errors import ComfyError, ProtocolError, WorkerUnavailable
+from comfygraph.comfy.messages import (
     PreviewImage,
     ProgressText,
     WsMessage,

@@ -7,8 +7,8 @@ Every imported row carries legacy_source/legacy_id, so a re-run is idempotent an
 `rollback_legacy` removes exactly what imports created.
 """
 
-from db.legacy.errors import LegacyImportError
-from db.legacy.importer import (
+from comfygraph.db.legacy.errors import LegacyImportError
+from comfygraph.db.legacy.importer import (
     ImportOptions,
     ImportReport,
     NoProgress,
@@ -18,9 +18,9 @@ from db.legacy.importer import (
     import_legacy,
     rollback_legacy,
 )
-from db.legacy.mapping import Verdict
-from db.legacy.tables import MULTITALK_WORKFLOWS, TABLES, LegacyTable, parse_tables
-from db.legacy.target import Removed
+from comfygraph.db.legacy.mapping import Verdict
+from comfygraph.db.legacy.tables import MULTITALK_WORKFLOWS, TABLES, LegacyTable, parse_tables
+from comfygraph.db.legacy.target import Removed
 
 __all__ = [
     "MULTITALK_WORKFLOWS",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.errors import DataError
+from comfygraph.db.errors import DataError
 
 
 class LegacyImportError(DataError):

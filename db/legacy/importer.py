@@ -23,12 +23,20 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
-from db.kinds import OutputType
-from db.legacy import source as src
-from db.legacy import target as tgt
-from db.legacy.errors import LegacyImportError
-from db.legacy.mapping import MapContext, Mapped, Verdict, fingerprint, map_row, record, settle
-from db.legacy.tables import LegacyTable
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.legacy import source as src
+from comfygraph.db.legacy import target as tgt
+from comfygraph.db.legacy.errors import LegacyImportError
+from comfygraph.db.legacy.mapping import (
+    MapContext,
+    Mapped,
+    Verdict,
+    fingerprint,
+    map_row,
+    record,
+    settle,
+)
+from comfygraph.db.legacy.tables import LegacyTable
 
 Probe = Callable[[str, str], Awaitable[Verdict]]
 SkipHandler = Callable[[str, str, str], None]  # (table, legacy id, reason)

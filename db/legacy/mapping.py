@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from db.kinds import OutputType
-from db.legacy.tables import (
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.legacy.tables import (
     CLAIMED_BY,
     IN_FLIGHT,
     MULTITALK_JOBS,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from db.legacy.errors import LegacyImportError
-from db.legacy.tables import LegacyTable
+from comfygraph.db.legacy.errors import LegacyImportError
+from comfygraph.db.legacy.tables import LegacyTable
 
 
 def quote_ident(name: str) -> str:

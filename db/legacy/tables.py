@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from db.kinds import OutputType
+from comfygraph.db.kinds import OutputType
 
 # A legacy status that says the job was still queued or running on a ComfyUI worker:
 # it becomes PROCESSING (adopted) or FAILED (lost) once that worker has been asked.

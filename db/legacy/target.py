@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 
-from db.kinds import OutputType
-from db.legacy.errors import LegacyImportError
-from db.legacy.mapping import write_columns
-from db.legacy.tables import CLAIMED_BY, TABLES
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.legacy.errors import LegacyImportError
+from comfygraph.db.legacy.mapping import write_columns
+from comfygraph.db.legacy.tables import CLAIMED_BY, TABLES
 
 # Held for the whole run: two imports (or an import and a rollback) never interleave.
 IMPORT_LOCK_KEY = 7_305_112_020

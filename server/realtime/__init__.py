@@ -24,9 +24,9 @@ protocols.py adapts strawberry's two protocol handlers; connection.py is one soc
 connections.py writes websocket_connections in batches; service.py owns it all per app.
 """
 
-from server.realtime.frames import LEGACY_WS, TRANSPORT_WS
-from server.realtime.protocols import LegacyWSHandler, TransportWSHandler
-from server.realtime.service import Realtime, RealtimeStats
+from comfygraph.server.realtime.frames import LEGACY_WS, TRANSPORT_WS
+from comfygraph.server.realtime.protocols import LegacyWSHandler, TransportWSHandler
+from comfygraph.server.realtime.service import Realtime, RealtimeStats
 
 __all__ = [
     "LEGACY_WS",

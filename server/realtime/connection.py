@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
 
-from resolvers.subscriptions import audience
-from server.context import Context
-from server.realtime.frames import COMPLETE, TRANSPORT_WS, Frame, Spelling
-from server.realtime.live import StreamContext
-from server.realtime.outbox import Member, Outbox, State
-from server.realtime.plans import Plan
+from comfygraph.resolvers.context import Context
+from comfygraph.resolvers.subscriptions import audience
+from comfygraph.server.realtime.frames import COMPLETE, TRANSPORT_WS, Frame, Spelling
+from comfygraph.server.realtime.live import StreamContext
+from comfygraph.server.realtime.outbox import Member, Outbox, State
+from comfygraph.server.realtime.plans import Plan
 
 if TYPE_CHECKING:
-    from server.realtime.service import Realtime
+    from comfygraph.server.realtime.service import Realtime
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LiveConnection:
         self.acknowledged = True
         client = self.websocket.client
         viewer = self.context.viewer
-        self.realtime.log_of(self.context.state).opened(
+        self.realtime.log_of(self.context.services).opened(
             self.id,
             user_id=viewer.user_id,
             client_ip=client.host if client else None,
@@ -116,7 +116,7 @@ class LiveConnection:
         if member.state is not State.ACTIVE:
             return
         if seen_as.session_id is not None and self.acknowledged:
-            self.realtime.log_of(self.context.state).session(self.id, seen_as.session_id)
+            self.realtime.log_of(self.context.services).session(self.id, seen_as.session_id)
         key: tuple[object, ...] = (plan.key, seen_as.key)
         if not self.realtime.settings.ws_share_streams:
             key = (*key, id(member))
@@ -137,13 +137,14 @@ class LiveConnection:
             del self.members[member.operation_id]
 
     def _stream_context(self) -> StreamContext:
-        ctx, state = self.context, self.context.state
+        ctx = self.context
         return StreamContext(
             request=ctx.request,
             response=None,
-            state=state,
+            services=ctx.services,
             keys=ctx.keys,
+            limits=ctx.limits,
             viewer=ctx.viewer,
-            bus=state.bus,
-            queue_watch=self.realtime.queue_watch_of(state),
+            bus=ctx.services.bus,
+            queue_watch=self.realtime.queue_watch_of(ctx.services),
         )

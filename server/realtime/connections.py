@@ -19,8 +19,9 @@ from typing import Any
 
 import asyncpg
 
-from db import ws_connections as db
-from server.events.tasks import cancel_and_wait
+from comfygraph.bus.tasks import cancel_and_wait
+from comfygraph.db import ws_connections as db
+from comfygraph.studio.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ class ConnectionLog:
         *,
         replica: str,
         heartbeat_interval: float,
+        supervisor: Supervisor,
         flush_delay: float = 0.25,
     ) -> None:
         self._pool = pool
+        self._supervisor = supervisor
         self.replica = replica
         self._heartbeat_interval = heartbeat_interval
         self._flush_delay = flush_delay
@@ -106,7 +109,7 @@ class ConnectionLog:
     def _changed(self) -> None:
         self._wake.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="ws-connection-log")
+            self._task = self._supervisor.start("ws-connection-log", self._run)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 
-from schema.error_policy import finalize
+from comfygraph.schema.error_policy import finalize
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"

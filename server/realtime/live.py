@@ -21,12 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from comfy.events import job_channel
-from db.queue import queue_positions
-from resolvers.subscriptions import RESYNC, Event, Resync
-from schema.errors import ApiError
-from server.context import Context
-from server.events import (
+from comfygraph.bus import (
     BusClosed,
     EventBus,
     Message,
@@ -34,8 +29,13 @@ from server.events import (
     SubscriberOverflow,
     Subscription,
 )
-from server.events.tasks import cancel_and_wait
-from server.realtime.outbox import SUBSCRIBER_OVERFLOW
+from comfygraph.bus.tasks import cancel_and_wait
+from comfygraph.db.queue import queue_positions
+from comfygraph.resolvers.context import Context
+from comfygraph.resolvers.subscriptions import RESYNC, Event, Resync
+from comfygraph.schema.errors import ApiError
+from comfygraph.server.realtime.outbox import SUBSCRIBER_OVERFLOW
+from comfygraph.studio.channels import job_channel
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.realtime.frames import Frame, Spelling
+from comfygraph.server.realtime.frames import Frame, Spelling
 
 log = logging.getLogger(__name__)
 

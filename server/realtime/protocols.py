@@ -23,11 +23,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-from schema.errors import ApiError
-from server.context import Context
-from server.realtime.connection import TOO_MANY_SUBSCRIPTIONS, LiveConnection
-from server.realtime.frames import LEGACY_WS, TRANSPORT_WS
-from server.realtime.service import Realtime
+from comfygraph.resolvers.context import Context
+from comfygraph.schema.errors import ApiError
+from comfygraph.server.realtime.connection import TOO_MANY_SUBSCRIPTIONS, LiveConnection
+from comfygraph.server.realtime.frames import LEGACY_WS, TRANSPORT_WS
+from comfygraph.server.realtime.service import Realtime
 
 _NOT_TEXT = "WebSocket message type must be text"
 _LIMIT = ApiError(TOO_MANY_SUBSCRIPTIONS, "Subscription limit reached")

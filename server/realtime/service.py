@@ -13,17 +13,16 @@ from dataclasses import dataclass
 
 from strawberry.schema import BaseSchema
 
-from comfy.runtime import replica_name
-from schema.limits import Limits
-from server.events.tasks import cancel_and_wait
-from server.realtime.connection import LiveConnection
-from server.realtime.connections import ConnectionLog
-from server.realtime.gcpolicy import FreezeWhileBusy
-from server.realtime.live import QueueWatch
-from server.realtime.plans import Plans
-from server.realtime.streams import Streams
-from server.settings import Settings
-from server.state import AppState
+from comfygraph.bus.tasks import cancel_and_wait
+from comfygraph.schema.limits import Limits
+from comfygraph.server.realtime.connection import LiveConnection
+from comfygraph.server.realtime.connections import ConnectionLog
+from comfygraph.server.realtime.gcpolicy import FreezeWhileBusy
+from comfygraph.server.realtime.live import QueueWatch
+from comfygraph.server.realtime.plans import Plans
+from comfygraph.server.realtime.streams import Streams
+from comfygraph.server.settings import Settings
+from comfygraph.studio.services import Services
 
 
 @dataclass(frozen=True)
@@ -54,19 +53,19 @@ class Realtime:
         self.gc = FreezeWhileBusy(settings.ws_gc_freeze_connections)
 
     # -- parts that need the app's resources (bound on first use) -------------------
-    def log_of(self, state: AppState) -> ConnectionLog:
+    def log_of(self, services: Services) -> ConnectionLog:
         if self._log is None:
-            replica = state.comfy.replica if state.comfy is not None else replica_name()
             self._log = ConnectionLog(
-                state.pool,
-                replica=replica,
+                services.pool,
+                replica=services.comfy.replica,
+                supervisor=services.comfy.supervisor,
                 heartbeat_interval=self.settings.ws_heartbeat_interval,
             )
         return self._log
 
-    def queue_watch_of(self, state: AppState) -> QueueWatch:
+    def queue_watch_of(self, services: Services) -> QueueWatch:
         if self._queue_watch is None:
-            self._queue_watch = QueueWatch(state.pool, self.settings.ws_queue_poll_interval)
+            self._queue_watch = QueueWatch(services.pool, self.settings.ws_queue_poll_interval)
         return self._queue_watch
 
     # -- connections ---------------------------------------------------------------

@@ -19,10 +19,10 @@ from strawberry.schema import BaseSchema
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from server.realtime.frames import COMPLETE, Frame
-from server.realtime.live import StreamContext
-from server.realtime.outbox import Member
-from server.realtime.plans import Plan
+from comfygraph.server.realtime.frames import COMPLETE, Frame
+from comfygraph.server.realtime.live import StreamContext
+from comfygraph.server.realtime.outbox import Member
+from comfygraph.server.realtime.plans import Plan
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pytest
 import websockets
 from PIL import Image
 
-from comfy.emulator import create_emulator_app
+from comfygraph.emulator import create_emulator_app
 from tests.servers import serve_in_thread
 
 TIMEOUT = 15.0

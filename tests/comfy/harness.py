@@ -16,11 +16,11 @@ from typing import Any
 
 import asyncpg
 
-from comfy.runtime import ComfyRuntime
-from comfy.templates import TemplateSet, load_templates
-from db.jobs import create_job, get_job
-from db.kinds import OutputType
-from server.storage import LocalStorage
+from comfygraph.comfy.templates import TemplateSet, load_templates
+from comfygraph.db.jobs import create_job, get_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.storage import LocalStorage
+from comfygraph.studio.runtime import ComfyRuntime
 from tests.comfy.conftest import png_bytes, wav_bytes, webp_bytes
 from tests.db.factories import make_user
 
@@ -85,7 +85,7 @@ class Harness:
         self, workflow: str, parameters: Mapping[str, Any] | None = None, **columns: Any
     ) -> tuple[OutputType, uuid.UUID]:
         """Insert a PENDING job as submitJob will (validated values) and wake dispatch."""
-        from comfy.templates import validate
+        from comfygraph.comfy.templates import validate
 
         template = self.templates.get(workflow)
         kind = OutputType(template.output_type.lower()) if template else OutputType.IMAGE

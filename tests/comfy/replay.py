@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from comfy.messages import ProgressText, encode_binary
+from comfygraph.comfy.messages import ProgressText, encode_binary
 from tests.servers import serve_in_thread
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "comfy" / "traces" / "comfyui-0.8.0"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from comfy.client import ComfyClient
-from comfy.errors import OutputMissing, PromptRejected, ProtocolError, WorkerUnavailable
+from comfygraph.comfy.client import ComfyClient
+from comfygraph.comfy.errors import OutputMissing, PromptRejected, ProtocolError, WorkerUnavailable
 from tests.comfy.replay import HttpRecord, load_trace, serve_replay
 from tests.servers import free_port
 

@@ -9,9 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from comfy.client import ComfyClient, Lagged, Reconnected
-from comfy.errors import ProtocolError
-from comfy.messages import (
+from comfygraph.comfy.client import ComfyClient, Lagged, Reconnected
+from comfygraph.comfy.errors import ProtocolError
+from comfygraph.comfy.messages import (
     HistoryEntry,
     PreviewImage,
     ProgressText,

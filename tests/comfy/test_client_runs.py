@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from comfy.client import ComfyClient, JobEvent, Lagged, Reconnected, new_prompt_id
-from comfy.errors import (
+from comfygraph.comfy.client import ComfyClient, JobEvent, Lagged, Reconnected, new_prompt_id
+from comfygraph.comfy.errors import (
     ExecutionFailed,
     ExecutionInterrupted,
     JobTimeout,
     PromptNotFound,
     WorkerUnavailable,
 )
-from comfy.messages import (
+from comfygraph.comfy.messages import (
     PreviewImage,
     ProgressText,
     history_outcome,

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from comfy.emulator import create_emulator_app
-from comfy.templates import load_templates
-from db.queue import queue_positions
+from comfygraph.comfy.templates import load_templates
+from comfygraph.db.queue import queue_positions
+from comfygraph.emulator import create_emulator_app
 from tests.comfy.conftest import png_bytes
 from tests.comfy.harness import Harness, start_harness
 from tests.servers import serve_in_thread
@@ -190,9 +190,9 @@ async def test_bad_inputs_fail_the_job_clearly(one: tuple[Harness, str]) -> None
 async def test_cancel_pending_at_once_and_processing_on_the_worker(
     one: tuple[Harness, str],
 ) -> None:
-    from comfy.cancel import cancel_job
-    from comfy.client import ComfyClient
-    from comfy.events import JobEvents
+    from comfygraph.comfy.client import ComfyClient
+    from comfygraph.studio.cancel import cancel_job
+    from comfygraph.studio.channels import JobEvents
 
     harness, url = one
     await faults(url, action="stall", class_type="KSampler")
@@ -209,7 +209,7 @@ async def test_cancel_pending_at_once_and_processing_on_the_worker(
     kind2, after = await harness.submit("image-edit")
     assert (await harness.finished(kind2, after))["status"] == "completed"
     async with harness.pool.acquire() as conn:
-        from db.jobs import get_job
+        from comfygraph.db.jobs import get_job
 
         assert (await get_job(conn, kind, running))["status"] == "cancelled"
 

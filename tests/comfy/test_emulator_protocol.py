@@ -12,7 +12,7 @@ import pytest
 import websockets
 from PIL import Image
 
-from comfy.emulator import create_emulator_app
+from comfygraph.emulator import create_emulator_app
 from tests.comfy.conftest import (
     SIMPLE,
     Emulator,

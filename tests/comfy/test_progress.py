@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from comfy.progress import CEILING, ProgressModel
+from comfygraph.studio.progress import CEILING, ProgressModel
 
 GRAPH = {str(i): {"class_type": "X", "inputs": {}} for i in range(1, 5)}
 

@@ -15,10 +15,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from comfy.emulator import create_emulator_app
-from comfy.templates import load_templates, validate
-from db.jobs import create_job
-from db.kinds import OutputType
+from comfygraph.comfy.templates import load_templates, validate
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.emulator import create_emulator_app
 from tests.db.factories import make_user
 from tests.servers import free_port, serve_in_thread
 
@@ -30,7 +30,7 @@ def start_server(dsn: str, workers: str, data: Path, port: int) -> subprocess.Po
         "LEASE_SECONDS": "2", "JWT_SECRET": "x" * 32,
     }  # fmt: skip
     return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "comfygraph.server.cli", "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

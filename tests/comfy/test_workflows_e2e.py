@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from comfy.emulator.nodes.sd import KONTEXT_RESOLUTIONS
-from comfy.templates import bind, load_templates, validate
+from comfygraph.comfy.templates import bind, load_templates, validate
+from comfygraph.emulator.nodes.sd import KONTEXT_RESOLUTIONS
 from tests.comfy.conftest import Emulator, png_bytes, wav_bytes, webp_bytes, webp_facts
 
 TEMPLATES = load_templates()

@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from comfy.emulator.files import Files
-from comfy.emulator.nodes import node_registry
-from comfy.emulator.validation import validate_prompt
-from comfy.templates import (
+from comfygraph.comfy.templates import (
     SEED_MAX,
     WorkflowTemplate,
     bind,
@@ -22,6 +19,9 @@ from comfy.templates import (
     parse_template,
     validate,
 )
+from comfygraph.emulator.files import Files
+from comfygraph.emulator.nodes import node_registry
+from comfygraph.emulator.validation import validate_prompt
 
 BUILTINS = load_templates()
 NAMES = [

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from db.users import create_user
+from comfygraph.db.users import create_user
 
 _seq = itertools.count()
 

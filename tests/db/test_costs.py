@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import asyncpg
 
-from db.costs import cost_breakdown, record_cost
-from db.jobs import create_job
-from db.kinds import OutputType
-from db.sessions import create_session, get_session
+from comfygraph.db.costs import cost_breakdown, record_cost
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session, get_session
 from tests.db.factories import make_user
 
 

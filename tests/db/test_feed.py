@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from db.feed import Cursor, JobQuery, job_count, job_page
-from db.jobs import create_job, soft_delete
-from db.kinds import OutputType
-from db.visibility import ANONYMOUS, Scope, Viewer
+from comfygraph.db.feed import Cursor, JobQuery, job_count, job_page
+from comfygraph.db.jobs import create_job, soft_delete
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.visibility import ANONYMOUS, Scope, Viewer
 from tests.db.factories import make_user
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)

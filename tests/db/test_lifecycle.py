@@ -5,10 +5,10 @@ import asyncio
 import asyncpg
 import pytest
 
-from db.errors import IllegalTransition
-from db.jobs import create_job, get_job, transition
-from db.kinds import OutputType
-from db.queue import claim_next_pending, queue_positions
+from comfygraph.db.errors import IllegalTransition
+from comfygraph.db.jobs import create_job, get_job, transition
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.queue import claim_next_pending, queue_positions
 from tests.db.factories import make_user
 
 IMAGE = OutputType.IMAGE

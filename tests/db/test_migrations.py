@@ -7,7 +7,7 @@ import sys
 
 import asyncpg
 
-from db.migrate import apply_migrations, load_migrations
+from comfygraph.db.migrate import apply_migrations, load_migrations
 
 EXPECTED_TABLES = {
     "users", "video_jobs", "image_jobs", "text_jobs", "audio_jobs", "sessions", "assets",
@@ -53,7 +53,7 @@ async def test_two_processes_migrating_at_once_both_succeed(admin_dsn: str) -> N
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "server.cli",
+                "comfygraph.server.cli",
                 "migrate",
                 env=env,
                 stdout=subprocess.PIPE,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from server.events import EventBus
+from comfygraph.bus import EventBus
 from tests.events.helpers import bus_options
 
 BACKENDS = ["memory", "postgres", "redis"]

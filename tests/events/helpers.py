@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from redis import asyncio as aioredis
 
-from server.events import BackendOptions, Item, Message, Reconnected, Subscription
+from comfygraph.bus import BackendOptions, Item, Message, Reconnected, Subscription
 
 WAIT = 10.0
 

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from server.events import EventBus, Message, SubscriberOverflow, Subscription
+from comfygraph.bus import EventBus, Message, SubscriberOverflow, Subscription
 from tests.events.helpers import bus_options, channel, next_message
 
 QUEUE = 64

@@ -6,7 +6,7 @@ import asyncio
 
 from redis import asyncio as aioredis
 
-from server.events import EventBus
+from comfygraph.bus import EventBus
 from tests.events.helpers import channel, next_message
 
 CHANNELS = 20

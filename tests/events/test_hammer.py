@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from server.events import EventBus
+from comfygraph.bus import EventBus
 from tests.events.helpers import bus_options, channel, next_message
 
 PUBLISHERS, EACH = 8, 150

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.events.queue import CoalescingQueue, QueueFull
+from comfygraph.bus.queue import CoalescingQueue, QueueFull
 
 
 def drain(q: CoalescingQueue[str]) -> list[str]:

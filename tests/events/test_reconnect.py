@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from server.events import BusUnavailable, EventBus, Reconnected
+from comfygraph.bus import BusUnavailable, EventBus, Reconnected
 from tests.events.helpers import (
     assert_quiet,
     bus_options,

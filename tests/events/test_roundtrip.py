@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from broadcaster import Broadcast
 
-from server.events import (
+from comfygraph.bus import (
     MAX_EVENT_BYTES,
     BusClosed,
     EventBus,
@@ -17,9 +17,9 @@ from server.events import (
     InvalidChannel,
     Message,
 )
-from server.events.backends import create_backend
-from server.events.codec import encode
-from server.settings import Settings
+from comfygraph.bus.backends import create_backend
+from comfygraph.bus.codec import encode
+from comfygraph.server.settings import Settings
 from tests.events.helpers import assert_quiet, bus_options, channel, next_message
 
 
@@ -147,9 +147,9 @@ async def test_our_backends_plug_into_broadcaster(
 
 
 def test_the_settings_url_picks_the_backend(tmp_path: Path) -> None:
-    from server.events.backends.memory import MemoryBackend
-    from server.events.backends.postgres import PostgresBackend
-    from server.events.backends.redis import RedisBackend
+    from comfygraph.bus.backends.memory import MemoryBackend
+    from comfygraph.bus.backends.postgres import PostgresBackend
+    from comfygraph.bus.backends.redis import RedisBackend
 
     pg, redis = "postgresql://app@db.internal/comfygraph", "redis://cache.internal:6379/0"
     cases = [

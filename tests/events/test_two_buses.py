@@ -6,13 +6,13 @@ import asyncio
 import sys
 import textwrap
 
-from server.events import EventBus, Message
+from comfygraph.bus import EventBus, Message
 from tests.events.helpers import bus_options, channel, next_message
 
 PUBLISHER = textwrap.dedent(
     """
     import asyncio, sys
-    from server.events import EventBus
+    from comfygraph.bus import EventBus
 
     async def main(url: str, ch: str, count: int) -> None:
         async with EventBus.from_url(url) as bus:

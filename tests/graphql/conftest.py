@@ -6,9 +6,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.app import create_app
-from server.auth import issue_token
-from server.settings import Settings
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
+from comfygraph.studio.auth import issue_token
 from tests.graphql.client import GraphQLClient
 from tests.graphql.world import World, build_world
 from tests.servers import serve_in_thread

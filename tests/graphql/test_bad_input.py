@@ -11,8 +11,8 @@ import httpx
 import jwt
 import pytest
 
-from schema.pagination import CursorCodec, CursorKind
-from server.auth import issue_token
+from comfygraph.schema.pagination import CursorCodec, CursorKind
+from comfygraph.studio.auth import issue_token
 from tests.graphql.client import GraphQLClient, codes, gid
 from tests.graphql.conftest import SECRET
 from tests.graphql.world import World

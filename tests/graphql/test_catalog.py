@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.app import create_app
-from server.settings import Settings, WorkerSpec
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings, WorkerSpec
 from tests.graphql.client import GraphQLClient
 from tests.servers import free_port, serve_in_thread
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from db.kinds import OutputType
+from comfygraph.db.kinds import OutputType
 from tests.graphql.client import GraphQLClient, gid, row_id
 from tests.graphql.world import BASE, TYPE_NAMES, World, in_scope, newest_first
 

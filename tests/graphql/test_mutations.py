@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from websockets.sync.client import connect
 
-from db.jobs import create_job, transition
-from db.kinds import OutputType
-from db.users import create_user
-from server.app import create_app
-from server.settings import Settings
+from comfygraph.db.jobs import create_job, transition
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.users import create_user
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
 from tests.graphql.client import GraphQLClient, codes, gid
 from tests.graphql.world import TYPE_NAMES, World
 from tests.servers import serve_in_thread

@@ -16,7 +16,7 @@ from graphql import (
     build_schema,
 )
 
-from schema import build_schema as build_served
+from comfygraph.resolvers.schema import build_schema as build_served
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "tests" / "data" / "API.graphql"

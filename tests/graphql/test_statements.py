@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.app import create_app
-from server.auth import issue_token
-from server.settings import Settings
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
+from comfygraph.studio.auth import issue_token
 from tests.graphql.client import GraphQLClient
 from tests.graphql.conftest import SECRET
 from tests.graphql.pgproxy import StatementCounter

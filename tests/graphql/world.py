@@ -12,11 +12,11 @@ from typing import Any
 
 import asyncpg
 
-from db.assets import create_asset
-from db.costs import record_cost
-from db.jobs import create_job, soft_delete
-from db.kinds import OutputType
-from db.sessions import create_session
+from comfygraph.db.assets import create_asset
+from comfygraph.db.costs import record_cost
+from comfygraph.db.jobs import create_job, soft_delete
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session
 from tests.db.factories import make_user
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from db.legacy import ImportReport, Removed
-from db.migrate import apply_migrations
-from server.legacy import LegacyCommand, import_command, rollback_command
-from server.settings import Settings
+from comfygraph.db.legacy import ImportReport, Removed
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.server.legacy import LegacyCommand, import_command, rollback_command
+from comfygraph.server.settings import Settings
 from tests.dbutil import create_database, database_name, drop_database, with_database
 from tests.servers import free_port, serve_in_thread
 
@@ -31,7 +31,7 @@ RUNNING, QUEUED, FINISHED = "mt-running-known", "st-queued", "mt-finished-known"
 
 
 def fake_comfy() -> Starlette:
-    """GET /queue and GET /history/{id} as ComfyUI answers them (PROTOCOL.md 1.3, 1.6);
+    """GET /queue and GET /history/{id} as ComfyUI answers them (docs/comfyui-protocol.md 1.3, 1.6);
     /slow/... answers the same after 1.5 s, slower than the tests' worker timeout."""
 
     async def queue(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from pathlib import Path
 def comfygraph(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", "import-legacy", *args],
+        [sys.executable, "-m", "comfygraph.server.cli", "import-legacy", *args],
         env={**clean, **env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 

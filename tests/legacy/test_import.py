@@ -10,13 +10,13 @@ import asyncpg
 import httpx
 import pytest
 
-from db.jobs import create_job, soft_delete
-from db.kinds import OutputType
-from db.legacy import TABLES, ImportOptions, LegacyImportError, import_legacy
-from db.legacy.target import IMPORT_LOCK_KEY
-from db.pool import connect
-from db.queue import adopt_expired, claim_next_pending
-from server.legacy import WorkerProbe, open_source
+from comfygraph.db.jobs import create_job, soft_delete
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.legacy import TABLES, ImportOptions, LegacyImportError, import_legacy
+from comfygraph.db.legacy.target import IMPORT_LOCK_KEY
+from comfygraph.db.pool import connect
+from comfygraph.db.queue import adopt_expired, claim_next_pending
+from comfygraph.server.legacy import WorkerProbe, open_source
 from tests.db.factories import make_user
 from tests.legacy.conftest import (
     FINISHED,

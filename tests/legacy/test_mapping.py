@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from db.kinds import OutputType
-from db.legacy import LegacyImportError, Verdict
-from db.legacy.mapping import (
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.legacy import LegacyImportError, Verdict
+from comfygraph.db.legacy.mapping import (
     MapContext,
     fingerprint,
     infer_workflow,
@@ -22,8 +22,14 @@ from db.legacy.mapping import (
     time_ordered_uuid,
     write_columns,
 )
-from db.legacy.tables import DATASETS, EDITED_IMAGES, MULTITALK_JOBS, STYLE_TRANSFERS, parse_tables
-from server.legacy import load_workflow_map
+from comfygraph.db.legacy.tables import (
+    DATASETS,
+    EDITED_IMAGES,
+    MULTITALK_JOBS,
+    STYLE_TRANSFERS,
+    parse_tables,
+)
+from comfygraph.server.legacy import load_workflow_map
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 CTX = MapContext(now=NOW, tz=UTC)

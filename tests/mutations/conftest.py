@@ -16,12 +16,12 @@ import asyncpg
 import httpx
 import pytest
 
-from comfy.emulator import create_emulator_app
-from db.kinds import OutputType
-from server.app import create_app
-from server.auth import issue_token
-from server.events import EventBus, Message, Subscription
-from server.settings import Settings, WorkerSpec
+from comfygraph.bus import EventBus, Message, Subscription
+from comfygraph.db.kinds import OutputType
+from comfygraph.emulator import create_emulator_app
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings, WorkerSpec
+from comfygraph.studio.auth import issue_token
 from tests.db.factories import make_user
 from tests.servers import free_port, serve_in_thread
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from db.jobs import create_job, get_job
-from db.kinds import OutputType
-from server.events import EventBus
+from comfygraph.bus import EventBus
+from comfygraph.db.jobs import create_job, get_job
+from comfygraph.db.kinds import OutputType
 from tests.graphql.client import gid
 from tests.mutations.conftest import App, next_event, quiet
 

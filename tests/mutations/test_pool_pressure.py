@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from db.jobs import create_job
-from db.kinds import OutputType
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
 from tests.graphql.client import gid
 from tests.mutations.conftest import App
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from starlette.datastructures import UploadFile
 
-from server.storage import LocalStorage
-from server.uploads import (
+from comfygraph.storage import LocalStorage
+from comfygraph.studio.uploads import (
     SNIFF_BYTES,
     UploadRejected,
     sniff,

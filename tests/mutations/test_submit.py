@@ -11,11 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from comfy.templates import load_templates, validate
-from db.jobs import create_job, get_job
-from db.kinds import OutputType
-from db.sessions import create_session
-from server.events import EventBus, Subscription
+from comfygraph.bus import EventBus, Subscription
+from comfygraph.comfy.templates import load_templates, validate
+from comfygraph.db.jobs import create_job, get_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session
 from tests.graphql.client import codes, gid, row_id
 from tests.mutations import media
 from tests.mutations.conftest import TERMINAL, App, job_count, next_event, quiet

@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from comfy.emulator import create_emulator_app
-from server.auth import issue_token
-from server.settings import WorkerSpec
+from comfygraph.emulator import create_emulator_app
+from comfygraph.server.settings import WorkerSpec
+from comfygraph.studio.auth import issue_token
 from tests.db.factories import make_user
 from tests.realtime.harness import SECRET, Running, make_settings, running
 from tests.servers import serve_in_thread

@@ -23,11 +23,11 @@ import psutil
 import uvicorn
 from starlette.applications import Starlette
 
-from server.app import create_app
-from server.graphql import GraphQLView
-from server.realtime import RealtimeStats
-from server.settings import Settings
-from server.state import AppState
+from comfygraph.server.app import create_app
+from comfygraph.server.graphql import GraphQLView
+from comfygraph.server.realtime import RealtimeStats
+from comfygraph.server.settings import Settings
+from comfygraph.server.state import AppState
 from tests.servers import free_port
 
 T = TypeVar("T")
@@ -251,7 +251,7 @@ def start_process(dsn: str, data: Path, **env: str) -> Process:
     }
     log = open(data / f"server-{port}.log", "wb")
     popen = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "comfygraph.server.cli", "serve", "--port", str(port)],
         env=environment, stdout=log, stderr=subprocess.STDOUT,
         cwd=str(Path(__file__).resolve().parents[2]),
     )  # fmt: skip

@@ -10,12 +10,12 @@ import os
 import asyncpg
 import psutil
 
-from db.jobs import create_job
-from db.kinds import OutputType
-from server.realtime.connection import LiveConnection
-from server.realtime.live import StreamContext
-from server.realtime.outbox import Member, Outbox
-from server.realtime.streams import Stream
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.server.realtime.connection import LiveConnection
+from comfygraph.server.realtime.live import StreamContext
+from comfygraph.server.realtime.outbox import Member, Outbox
+from comfygraph.server.realtime.streams import Stream
 from tests.graphql.client import gid
 from tests.realtime.client import JOB_PROGRESS, JOB_UPDATES, PROTOCOLS, Client
 from tests.realtime.conftest import User

@@ -16,13 +16,13 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from comfy.events import JobEvents
-from db.jobs import create_job
-from db.kinds import OutputType
-from db.sessions import create_session
-from db.ws_connections import open_connections
-from server.events import EventBus
-from server.publish import bus_publisher
+from comfygraph.bus import EventBus
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session
+from comfygraph.db.ws_connections import open_connections
+from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.publish import bus_publisher
 from tests.graphql.client import gid
 from tests.realtime.client import LEGACY_WS, TRANSPORT_WS, Client, codes
 from tests.realtime.conftest import User

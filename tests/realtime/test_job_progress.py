@@ -8,14 +8,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from comfy.events import JobEvents
-from comfy.sessions.events import SessionEvents
-from db.assets import create_asset
-from db.jobs import create_job
-from db.kinds import OutputType
-from db.sessions import create_session, set_status
-from server.events import EventBus
-from server.publish import bus_publisher
+from comfygraph.bus import EventBus
+from comfygraph.db.assets import create_asset
+from comfygraph.db.jobs import create_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session, set_status
+from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.publish import bus_publisher
+from comfygraph.studio.sessions.channels import SessionEvents
 from tests.graphql.client import gid
 from tests.realtime.client import (
     JOB_PROGRESS,

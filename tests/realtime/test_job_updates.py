@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from db.sessions import create_session
+from comfygraph.db.sessions import create_session
 from tests.graphql.client import gid
 from tests.realtime.client import JOB_UPDATES, LEGACY_WS, Client, Operation
 from tests.realtime.conftest import User

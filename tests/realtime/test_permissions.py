@@ -8,12 +8,12 @@ import uuid
 import asyncpg
 import pytest
 
-from comfy.events import JobEvents
-from db.jobs import create_job, get_job
-from db.kinds import OutputType
-from db.sessions import create_session
-from server.events import EventBus
-from server.publish import bus_publisher
+from comfygraph.bus import EventBus
+from comfygraph.db.jobs import create_job, get_job
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session
+from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.publish import bus_publisher
 from tests.graphql.client import gid
 from tests.realtime.client import (
     JOB_PROGRESS,

@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from comfy.emulator import create_emulator_app
-from server.app import create_app
-from server.auth import issue_token
-from server.settings import Settings, WorkerSpec
+from comfygraph.emulator import create_emulator_app
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings, WorkerSpec
+from comfygraph.studio.auth import issue_token
 from tests.db.factories import make_user
 from tests.graphql.client import GraphQLClient
 from tests.servers import free_port, serve_in_thread

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from db.sessions import update_session
+from comfygraph.db.sessions import update_session
 from tests.comfy.conftest import wav_bytes
 from tests.graphql.client import codes, gid, row_id
 from tests.sessions.conftest import Stack

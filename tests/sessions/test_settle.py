@@ -13,15 +13,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from comfy.sessions import SessionPipeline
-from comfy.templates import load_templates
-from db.assets import create_asset
-from db.costs import record_cost
-from db.jobs import create_job, transition
-from db.kinds import OutputType
-from db.sessions import create_session, get_session, set_status
-from db.visibility import Viewer
-from server.storage import LocalStorage
+from comfygraph.comfy.templates import load_templates
+from comfygraph.db.assets import create_asset
+from comfygraph.db.costs import record_cost
+from comfygraph.db.jobs import create_job, transition
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.sessions import create_session, get_session, set_status
+from comfygraph.db.visibility import Viewer
+from comfygraph.storage import LocalStorage
+from comfygraph.studio.sessions import SessionPipeline
 from tests.comfy.conftest import png_bytes
 from tests.comfy.harness import Recorder
 from tests.db.factories import make_user

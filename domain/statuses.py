@@ -1,0 +1,48 @@
+"""Statuses of jobs, sessions and assets. Values are what the database stores (its
+CHECK constraints list the same); GraphQL shows the member names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: a job in one of these never changes status again
+TERMINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+
+
+class SessionStatus(StrEnum):
+    CREATED = "created"
+    PROMPTING = "prompting"
+    GENERATING_IMAGES = "generating_images"
+    REVIEWING_IMAGES = "reviewing_images"
+    GENERATING_VIDEOS = "generating_videos"
+    REVIEWING_VIDEOS = "reviewing_videos"
+    COMPOSING = "composing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class AssetType(StrEnum):
+    IMAGE = "image"
+    VIDEO_CLIP = "video_clip"
+    FINAL_VIDEO = "final_video"
+    AUDIO = "audio"
+
+
+class AssetStatus(StrEnum):
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    APPROVED = "approved"
+    REJECTED = "rejected"

@@ -1,0 +1,42 @@
+"""The Mutation root: each field names its resolver (resolvers/)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from comfygraph.resolvers import job_mutations, session_mutations, submit, uploads, users
+
+
+@strawberry.type
+class Mutation:
+    submit_job = strawberry.mutation(resolver=submit.submit_job)
+    cancel_job = strawberry.mutation(resolver=job_mutations.cancel_job)
+    retry_job = strawberry.mutation(
+        resolver=submit.retry_job, description="A new job with the same workflow and parameters."
+    )
+    delete_job = strawberry.mutation(
+        resolver=job_mutations.delete_job,
+        description="Soft delete: the job leaves every feed; its row stays.",
+    )
+    set_job_public = strawberry.mutation(resolver=job_mutations.set_job_public)
+    upload_file = strawberry.mutation(
+        resolver=uploads.upload_file,
+        description="Store an input file; pass the returned url as an IMAGE, AUDIO or VIDEO "
+        "parameter.",
+    )
+
+    create_session = strawberry.mutation(resolver=session_mutations.create_session)
+    generate_session_images = strawberry.mutation(
+        resolver=session_mutations.generate_session_images
+    )
+    select_assets = strawberry.mutation(
+        resolver=session_mutations.select_assets,
+        description="Approve these assets for the mood board, in this order; the session's "
+        "other assets of that stage are rejected.",
+    )
+    generate_session_clips = strawberry.mutation(resolver=session_mutations.generate_session_clips)
+    compose_session_video = strawberry.mutation(resolver=session_mutations.compose_session_video)
+    cancel_session = strawberry.mutation(resolver=session_mutations.cancel_session)
+    delete_session = strawberry.mutation(resolver=session_mutations.delete_session)
+
+    login = strawberry.mutation(resolver=users.login)

@@ -1,0 +1,137 @@
+"""Hand PENDING jobs to workers with room, keep their leases, adopt orphans.
+
+The queue is PostgreSQL (db/queue.py): any number of replicas run a Dispatcher
+against the same database. Each claimed job gets a Tracker task owned here; its
+lease is renewed while this replica lives. Jobs whose lease expired (their replica
+died) are adopted: the tracker follows them on their worker (by prompt_id) instead
+of submitting them again, so nothing finished is lost and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+import asyncpg
+
+from comfygraph.comfy.workers import Worker, WorkerPool
+from comfygraph.db.errors import IllegalTransition
+from comfygraph.db.jobs import transition
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.queue import adopt_expired, claim_next_pending, renew_leases
+from comfygraph.studio.runner import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        workers: WorkerPool,
+        tracker: Tracker,
+        replica: str,
+        lease_s: float = 30.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.pool, self.workers, self.tracker = pool, workers, tracker
+        self.replica, self.lease_s, self.poll_interval = replica, lease_s, poll_interval
+        self.tracking: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A job was queued here: look for a worker now rather than at the next poll."""
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        """Stop dispatching and following. Jobs in flight keep their rows and leases:
+        when the leases expire, a replica (this one restarted, or another) adopts them."""
+        tasks = list(self.tracking.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tracking.clear()
+
+    async def dispatch_once(self) -> int:
+        """Claim jobs while a worker has room; returns how many were started."""
+        started = 0
+        while (worker := self.workers.pick()) is not None:
+            async with self.pool.acquire() as conn:
+                claimed = await claim_next_pending(
+                    conn, replica=self.replica, worker_url=worker.url, lease_s=self.lease_s
+                )
+            if claimed is None:
+                break
+            kind, row = claimed
+            await self.tracker.events.status(kind.value, row)
+            self._follow(kind, row, worker)
+            started += 1
+        return started
+
+    def _follow(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
+        worker.running.add(str(row["id"]))
+        task = asyncio.create_task(self.tracker.run(kind, row, worker), name=f"job-{row['id']}")
+        self.tracking[row["id"]] = task
+        job_id: uuid.UUID = row["id"]
+        task.add_done_callback(lambda _task: self._done(job_id))
+
+    def _done(self, job_id: uuid.UUID) -> None:
+        self.tracking.pop(job_id, None)
+        self._wake.set()  # its worker has room again
+
+    async def dispatch_loop(self) -> None:
+        """Dispatch whenever woken, a worker changed, or every `poll_interval` seconds.
+        Runs under the replica's supervisor, which restarts it after an error."""
+        while True:
+            await self.dispatch_once()
+            waits = [
+                asyncio.ensure_future(self._wake.wait()),
+                asyncio.ensure_future(self.workers.changed.wait()),
+            ]
+            await asyncio.wait(
+                waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waits:
+                waiter.cancel()
+            self._wake.clear()
+            self.workers.changed.clear()
+
+    async def lease_loop(self) -> None:
+        """Renew this replica's leases and adopt orphans every third of a lease."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            async with self.pool.acquire() as conn:
+                await renew_leases(
+                    conn, replica=self.replica, job_ids=list(self.tracking), lease_s=self.lease_s
+                )
+            await self.adopt_orphans()
+
+    async def adopt_orphans(self) -> int:
+        """Take over PROCESSING jobs whose replica died, and follow each on its worker."""
+        async with self.pool.acquire() as conn:
+            adopted = await adopt_expired(conn, replica=self.replica, lease_s=self.lease_s)
+        for kind, row in adopted:
+            if row["id"] in self.tracking:
+                continue
+            worker = self.workers.get(row["comfy_url"])
+            if worker is None:
+                await self._orphan_without_worker(kind, row)
+                continue
+            log.info("adopting job %s on %s", row["id"], worker.url)
+            self._follow(kind, row, worker)
+        return len(adopted)
+
+    async def _orphan_without_worker(self, kind: OutputType, row: asyncpg.Record) -> None:
+        """Its worker is no longer configured: it cannot be asked, so fail or re-queue."""
+        target = "pending" if row["attempts"] < self.tracker.config.max_attempts else "failed"
+        message = None if target == "pending" else f"worker {row['comfy_url']} is gone"
+        with contextlib.suppress(IllegalTransition):
+            async with self.pool.acquire() as conn:
+                extra = {"error_message": message} if message else {}
+                moved = await transition(conn, kind, row["id"], target, **extra)
+            await self.tracker.events.status(kind.value, moved)
