@@ -3,7 +3,7 @@
     python bench/dispatch.py [--dsn DSN] [--jobs 2000] [--workers 4] [--latency-samples 200]
 
 (1) Throughput: JOBS product-image jobs queued at once, run through WORKERS emulators
-    by one replica's runtime (dispatcher + trackers): jobs/s end to end; every job
+    by one replica's runtime (dispatcher + runners): jobs/s end to end; every job
     must end COMPLETED (none lost).
 (2) Added latency, one job at a time on an idle system: from the job's row being
     committed to the worker receiving POST /prompt, against POSTing the same graph

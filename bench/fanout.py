@@ -7,7 +7,7 @@ The server is `comfygraph serve` in its own process (uvicorn + uvloop, as deploy
 with BROADCAST_URL on Redis. The load runs in another process: a minimal websocket
 client (asyncio protocol, no per-message task) so the load side is not the bottleneck.
 Ticks are published on the broadcast directly by this process, exactly as the
-progress tracker publishes them (`comfy.events.JobEvents.progress`: channel job:{id},
+progress runner publishes them (`comfy.events.JobEvents.progress`: channel job:{id},
 coalescing key "progress"); each tick carries its publish time in previewUrl, so a
 client measures publish -> receive latency (same machine, same wall clock).
 

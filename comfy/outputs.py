@@ -24,7 +24,7 @@ class StoredFileLike(Protocol):
 
 
 class Store(Protocol):
-    """What the tracker needs of storage (server/storage.py provides it)."""
+    """What the runner needs of storage (storage/ provides it)."""
 
     async def put(self, key: str, chunks: bytes | AsyncIterable[bytes]) -> StoredFileLike: ...
 

@@ -115,7 +115,7 @@ async def transition(
 ) -> asyncpg.Record:
     """Move a job to `target` if its current status allows it, setting `columns` too.
 
-    `expect_from` narrows the allowed sources further (e.g. a tracker that must only
+    `expect_from` narrows the allowed sources further (e.g. a runner that must only
     complete a job it still holds). Raises NotFound or IllegalTransition; on refusal
     the row is left exactly as it was.
     """

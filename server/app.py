@@ -1,5 +1,5 @@
 """The Starlette app factory. Nothing is built at import time; the lifespan owns
-the pool, the ComfyUI runtime (workers, dispatcher, trackers) and the broadcast."""
+the pool, the ComfyUI runtime (workers, dispatcher, runners) and the broadcast."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 supervisor=supervisor,
             )
             services = Services(pool, templates, storage, comfy, bus, publish)
-            services.sessions().register(comfy.tracker)  # sessions follow their jobs here
+            services.sessions().register(comfy.runner)  # sessions follow their jobs here
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)

@@ -457,7 +457,7 @@ async def import_command(
     unknown = sorted(adopting - {w.url.rstrip("/") for w in settings.comfy_workers})
     if unknown and not cmd.dry_run:
         echo(f"note: adopted jobs run on {', '.join(unknown)}, not in COMFY_WORKERS: add them"
-             " so that the tracker can follow those jobs")  # fmt: skip
+             " so that the runner can follow those jobs")  # fmt: skip
     if not report.ok:
         failed = ", ".join(t.source for t in report.tables if t.problems) or "the job tables"
         if cmd.dry_run:

@@ -22,7 +22,7 @@ from comfygraph.server.state import AppState
 
 
 class StateCollector(Collector):
-    """Workers, trackers and the bus, read from AppState at scrape time."""
+    """Workers, runners and the bus, read from AppState at scrape time."""
 
     def __init__(self) -> None:
         self.state: AppState | None = None

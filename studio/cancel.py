@@ -1,5 +1,5 @@
 """Cancel a job wherever it is: a PENDING one at once; a PROCESSING one is marked
-CANCELLED first (so its tracker's own final transition is refused), then removed
+CANCELLED first (so its runner's own final transition is refused), then removed
 from its worker's queue or interrupted there. Any replica can do this: the worker
 is reached by the job's recorded comfy_url, whoever dispatched it."""
 

@@ -1,9 +1,9 @@
 """Hand PENDING jobs to workers with room, keep their leases, adopt orphans.
 
 The queue is PostgreSQL (db/queue.py): any number of replicas run a Dispatcher
-against the same database. Each claimed job gets a Tracker task owned here; its
+against the same database. Each claimed job gets a JobRunner task owned here; its
 lease is renewed while this replica lives. Jobs whose lease expired (their replica
-died) are adopted: the tracker follows them on their worker (by prompt_id) instead
+died) are adopted: the runner follows them on their worker (by prompt_id) instead
 of submitting them again, so nothing finished is lost and nothing runs twice.
 """
 
@@ -21,7 +21,7 @@ from comfygraph.db.errors import IllegalTransition
 from comfygraph.db.jobs import transition
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.queue import adopt_expired, claim_next_pending, renew_leases
-from comfygraph.studio.runner import Tracker
+from comfygraph.studio.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ class Dispatcher:
         *,
         pool: asyncpg.Pool,
         workers: WorkerPool,
-        tracker: Tracker,
+        runner: JobRunner,
         replica: str,
         lease_s: float = 30.0,
         poll_interval: float = 1.0,
     ) -> None:
-        self.pool, self.workers, self.tracker = pool, workers, tracker
+        self.pool, self.workers, self.runner = pool, workers, runner
         self.replica, self.lease_s, self.poll_interval = replica, lease_s, poll_interval
         self.tracking: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -68,14 +68,14 @@ class Dispatcher:
             if claimed is None:
                 break
             kind, row = claimed
-            await self.tracker.events.status(kind.value, row)
+            await self.runner.events.status(kind.value, row)
             self._follow(kind, row, worker)
             started += 1
         return started
 
     def _follow(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
         worker.running.add(str(row["id"]))
-        task = asyncio.create_task(self.tracker.run(kind, row, worker), name=f"job-{row['id']}")
+        task = asyncio.create_task(self.runner.run(kind, row, worker), name=f"job-{row['id']}")
         self.tracking[row["id"]] = task
         job_id: uuid.UUID = row["id"]
         task.add_done_callback(lambda _task: self._done(job_id))
@@ -128,10 +128,10 @@ class Dispatcher:
 
     async def _orphan_without_worker(self, kind: OutputType, row: asyncpg.Record) -> None:
         """Its worker is no longer configured: it cannot be asked, so fail or re-queue."""
-        target = "pending" if row["attempts"] < self.tracker.config.max_attempts else "failed"
+        target = "pending" if row["attempts"] < self.runner.config.max_attempts else "failed"
         message = None if target == "pending" else f"worker {row['comfy_url']} is gone"
         with contextlib.suppress(IllegalTransition):
             async with self.pool.acquire() as conn:
                 extra = {"error_message": message} if message else {}
                 moved = await transition(conn, kind, row["id"], target, **extra)
-            await self.tracker.events.status(kind.value, moved)
+            await self.runner.events.status(kind.value, moved)

@@ -4,7 +4,7 @@ prepare (bind parameters, upload inputs) -> record prompt_id -> POST /prompt ->
 follow the events (progress, previews) -> on success download outputs, fill the
 row, record the cost -> COMPLETED; else FAILED with the node and message, or one
 re-queue when the worker lost the job. Every transition is guarded on PROCESSING:
-if the job was cancelled meanwhile, the tracker's transition is refused and it stops.
+if the job was cancelled meanwhile, the runner's transition is refused and it stops.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class JobFailed(Exception):
 
 
 @dataclass
-class TrackerConfig:
+class RunnerConfig:
     job_timeout: float = 3600.0
     max_attempts: int = 2  # a job the worker lost is re-queued once, then failed
     progress_interval: float = 1.0  # at most this often progress is written to the row
@@ -69,13 +69,13 @@ class TrackerConfig:
 
 
 @dataclass
-class Tracker:
+class JobRunner:
     pool: asyncpg.Pool
     workers: WorkerPool
     templates: TemplateSet
     store: Store
     events: JobEvents
-    config: TrackerConfig = field(default_factory=TrackerConfig)
+    config: RunnerConfig = field(default_factory=RunnerConfig)
     listeners: list[Listener] = field(default_factory=list)  # called after a terminal state
     progress_listeners: list[ProgressListener] = field(default_factory=list)  # after a store
 

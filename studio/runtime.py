@@ -1,4 +1,4 @@
-"""The ComfyUI side of one replica, assembled: worker pool, tracker, dispatcher.
+"""The ComfyUI side of one replica, assembled: worker pool, runner, dispatcher.
 The app's lifespan builds it, starts it and closes it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from comfygraph.comfy.templates import TemplateSet
 from comfygraph.comfy.workers import WorkerPool
 from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.dispatcher import Dispatcher
-from comfygraph.studio.runner import Tracker, TrackerConfig
+from comfygraph.studio.runner import JobRunner, RunnerConfig
 from comfygraph.studio.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def replica_name() -> str:
 @dataclass
 class ComfyRuntime:
     workers: WorkerPool
-    tracker: Tracker
+    runner: JobRunner
     dispatcher: Dispatcher
     replica: str
     supervisor: Supervisor
@@ -66,23 +66,23 @@ class ComfyRuntime:
             unavailable_after=unavailable_after,
             reconcile_interval=min(5.0, max(0.5, unavailable_after / 4)),
         )
-        tracker = Tracker(
+        runner = JobRunner(
             pool=pool,
             workers=pool_,
             templates=templates,
             store=store,
             events=JobEvents(publish),
-            config=TrackerConfig(job_timeout=job_timeout, max_attempts=max_attempts),
+            config=RunnerConfig(job_timeout=job_timeout, max_attempts=max_attempts),
         )
         dispatcher = Dispatcher(
             pool=pool,
             workers=pool_,
-            tracker=tracker,
+            runner=runner,
             replica=name,
             lease_s=lease_s,
             poll_interval=poll_interval,
         )
-        return cls(pool_, tracker, dispatcher, name, supervisor or Supervisor())
+        return cls(pool_, runner, dispatcher, name, supervisor or Supervisor())
 
     async def start(self) -> None:
         # One health check before serving, so the first requests see the workers as

@@ -563,7 +563,7 @@ def settle(mapped: Mapped, verdict: Verdict | None, ctx: MapContext) -> None:
     """Give an in-flight row its final status from what its worker said.
 
     Known to the worker: PROCESSING, held by no replica and with its lease already
-    expired, so the tracker's recovery adopts it and asks the worker what became of it.
+    expired, so the runner's recovery adopts it and asks the worker what became of it.
     Unknown, unreachable or unaskable: FAILED, "lost during migration". Never PENDING:
     an imported job is never dispatched again.
     """

@@ -5,7 +5,7 @@ clips -> final video, each generation a job of the job machinery and each result
     inputs.py    createSession's input checks
     plan.py      what each stage submits, and what a finished job writes onto its asset
     events.py    the `session:{id}` events sessionProgress follows
-    pipeline.py  SessionPipeline: the mutations and the tracker listeners
+    pipeline.py  SessionPipeline: the mutations and the runner listeners
 """
 
 from comfygraph.studio.sessions.inputs import SessionSpec

@@ -2,7 +2,7 @@
 
 Each generation is a job submitted through comfy.submit (owned by the session's owner)
 and each job makes one asset that points at it. Mutations start stages; jobs ending
-(the tracker's listener, on whichever replica tracks the job) settle assets and move
+(the runner's listener, on whichever replica tracks the job) settle assets and move
 the session on. See comfy.sessions.states for the state machine and progress formula.
 
 Concurrency: every step that reads and changes a session's state holds that session's
@@ -41,7 +41,7 @@ from comfygraph.db.visibility import Viewer, can_change_session
 from comfygraph.domain.statuses import TERMINAL
 from comfygraph.studio.cancel import cancel_job
 from comfygraph.studio.channels import JobEvents, Publish
-from comfygraph.studio.runner import Tracker
+from comfygraph.studio.runner import JobRunner
 from comfygraph.studio.sessions import plan, states
 from comfygraph.studio.sessions.channels import SessionEvents
 from comfygraph.studio.sessions.inputs import SessionSpec, session_columns
@@ -87,10 +87,10 @@ class SessionPipeline:
         self.events = SessionEvents(self.publish)
         self.job_events = JobEvents(self.publish)
 
-    def register(self, tracker: Tracker) -> None:
-        """Follow the tracker's jobs: settle their sessions as they end, raise progress."""
-        tracker.listeners.append(self.on_job_ended)
-        tracker.progress_listeners.append(self.on_job_progress)
+    def register(self, runner: JobRunner) -> None:
+        """Follow the runner's jobs: settle their sessions as they end, raise progress."""
+        runner.listeners.append(self.on_job_ended)
+        runner.progress_listeners.append(self.on_job_progress)
 
     # ------------------------------------------------------------ mutations
 
@@ -181,8 +181,8 @@ class SessionPipeline:
     # ------------------------------------------------------------ jobs ending
 
     async def on_job_ended(self, kind: OutputType, row: asyncpg.Record) -> None:
-        """Tracker listener: a job reached a terminal state (or was re-queued). Runs after
-        the tracker wrote the job's cost row: the final video's is filed as composition."""
+        """JobRunner listener: a job reached a terminal state (or was re-queued). Runs after
+        the runner wrote the job's cost row: the final video's is filed as composition."""
         if row["session_id"] is None or row["status"] not in TERMINAL:
             return
         if row["status"] == "completed" and row["workflow_name"] == FINAL.workflow:
@@ -191,7 +191,7 @@ class SessionPipeline:
         await self.settle(row["session_id"])
 
     async def on_job_progress(self, kind: OutputType, row: asyncpg.Record, progress: float) -> None:
-        """Tracker progress listener: raise the session's progress from its running stage."""
+        """JobRunner progress listener: raise the session's progress from its running stage."""
         session_id = row["session_id"]
         if session_id is None:
             return

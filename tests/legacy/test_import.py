@@ -171,7 +171,7 @@ async def test_import_maps_every_row_and_leaves_the_source_untouched(
     assert ada["status"] == "failed" and "'ready' is unknown" in ada["error_message"]
     assert text["00000000-0000-0000-0000-0000000000c3"]["status"] == "failed"
 
-    # Nothing imported is ever dispatched; the adopted jobs go to the tracker's recovery.
+    # Nothing imported is ever dispatched; the adopted jobs go to the runner's recovery.
     conn = await connect(target)
     try:
         total_pending = 0
@@ -236,7 +236,7 @@ async def test_rows_this_server_took_over_are_kept(
     await run_import(target, legacy_copy, tmp_path)
     conn = await connect(target)
     try:
-        await adopt_expired(conn, replica="replica-1", lease_s=30)  # the tracker's recovery
+        await adopt_expired(conn, replica="replica-1", lease_s=30)  # the runner's recovery
         wan = (await imported(target, "video_jobs"))["mt-wan"]
         await soft_delete(conn, OutputType.VIDEO, wan["id"])  # a user deleted it
     finally:
