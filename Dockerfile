@@ -2,11 +2,18 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY schema schema
+# comfygraph/ links to the top-level folders: copy both, so the links resolve.
+COPY comfygraph comfygraph
+COPY server server
 COPY resolvers resolvers
+COPY studio studio
 COPY db db
 COPY comfy comfy
-COPY server server
+COPY storage storage
+COPY bus bus
+COPY emulator emulator
+COPY schema schema
+COPY domain domain
 RUN pip install --no-cache-dir . && useradd --create-home app
 USER app
 EXPOSE 8000 8188
