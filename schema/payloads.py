@@ -6,7 +6,7 @@ import strawberry
 
 from comfygraph.schema.enums import ProductCategory
 from comfygraph.schema.errors import UserError
-from comfygraph.schema.jobs import Job
+from comfygraph.schema.jobs import GenerationJob
 from comfygraph.schema.scalars import JSON
 from comfygraph.schema.sessions import Session
 from comfygraph.schema.users import User
@@ -47,13 +47,15 @@ class CreateSessionInput:
 
 @strawberry.type
 class SubmitJobPayload:
-    job: Job | None = None
+    # The interface, not the feed's union: `job { id status }` needs no fragment, and
+    # fragments on ImageJob etc. stay valid (every member of Job implements it).
+    job: GenerationJob | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class JobPayload:
-    job: Job | None = None
+    job: GenerationJob | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 

@@ -140,3 +140,14 @@ def test_anonymous_refused_when_not_allowed(closed_url: str, jobs: dict[str, str
     assert GraphQLClient(closed_url, token).data("{ me { email } }")["me"]["email"] == (
         "carol@example.com"
     )
+
+
+def test_payload_job_needs_no_fragment(clients: dict, jobs: dict[str, str]) -> None:
+    """Payloads return the GenerationJob interface: common fields directly; fragments on
+    a concrete type (as clients wrote them for the union) still apply."""
+    alice = clients["alice"]
+    query = """mutation($id: ID!) { setJobPublic(id: $id, public: false) {
+      job { id status __typename ... on ImageJob { outputImageUrls } } userErrors { code } } }"""
+    job = alice.data(query, {"id": jobs["private"]})["setJobPublic"]["job"]
+    assert job == {"id": jobs["private"], "status": "PENDING", "__typename": "ImageJob",
+                   "outputImageUrls": []}  # fmt: skip
