@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from comfygraph.resolvers.context import Context
 from comfygraph.schema.errors import ApiError
@@ -202,6 +203,40 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             self.live.refuse(operation_id, plan)
         else:
             await self.live.subscribe(operation_id, plan)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        """strawberry's, with `stream` for `subscribe`: the legacy protocol's servers
+        (subscriptions-transport-ws) ran queries and mutations too, a `data` then
+        `complete`; strawberry refuses them ("queries are not allowed")."""
+        try:
+            source = await self.schema.stream(
+                query, variable_values=variables, operation_name=operation_name,
+                context_value=self.context, root_value=self.root_value,
+            )  # fmt: skip
+            self.subscriptions[operation_id] = source  # type: ignore[assignment]
+            first = True
+            async for result in source:
+                if first and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    await self.send_message(
+                        {"type": "error", "id": operation_id, "payload": result.errors[0].formatted}  # type: ignore[typeddict-item]
+                    )
+                    return
+                if isinstance(result, ExecutionResult):
+                    await self.send_data_message(result, operation_id)
+                first = False
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
     async def handle_stop(self, message: Any) -> None:
         if not isinstance(message.get("id"), str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.realtime.client import JOB_PROGRESS, LEGACY_WS, TRANSPORT_WS, Client, codes
@@ -117,3 +118,35 @@ async def test_queries_still_run_over_the_socket(server: Running, users: dict[st
         op = await client.subscribe("{ me { email } }")
         assert (await op.data())["email"] == users["alice"].row["email"]
         await op.completed()
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_queries_and_mutations_run_over_either_websocket_protocol(
+    server: Running, users: dict[str, User], protocol: str
+) -> None:
+    """graphql-ws's old servers ran queries and mutations too: data, then complete."""
+    async with await Client.connect(server.ws_url, protocol, users["alice"].token) as client:
+        op = await client.subscribe("{ me { email } }")
+        assert await op.data() == {"email": users["alice"].row["email"]}
+        await op.completed()
+        mutation = await client.subscribe(
+            'mutation { setJobPublic(id: "nope", public: true) { userErrors { code } } }'
+        )
+        assert await mutation.data() == {"userErrors": [{"code": "INVALID_ID"}]}
+        await mutation.completed()
+        bad = await client.subscribe("{ me { nosuchfield } }")
+        assert codes(await bad.error()) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_a_subscription_over_http_says_to_use_a_websocket(
+    server: Running, users: dict[str, User]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": 'subscription { jobProgress(id: "x") { status } }'},
+            headers={"Authorization": f"Bearer {users['alice'].token}"},
+        )
+    body = response.json()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["SUBSCRIPTION_NEEDS_WEBSOCKET"]
+    assert "graphql-transport-ws" in body["errors"][0]["message"]

@@ -1,0 +1,35 @@
+"""A subscription sent as a plain HTTP request gets a clear error with a code, instead
+of strawberry running it as a query (which ends in "Cannot return null")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphql import ExecutionResult, OperationType, get_operation_ast
+from starlette.requests import Request
+from strawberry.extensions import SchemaExtension
+
+from comfygraph.resolvers.context import Context
+from comfygraph.schema.errors import ApiError
+
+SUBSCRIPTION_NEEDS_WEBSOCKET = "SUBSCRIPTION_NEEDS_WEBSOCKET"
+MESSAGE = (
+    "subscriptions stream: use a websocket at /graphql with graphql-transport-ws "
+    "(or graphql-ws), or Server-Sent Events at /graphql/stream"
+)
+
+
+class HttpSubscriptionGate(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        document = self.execution_context.graphql_document
+        if (
+            isinstance(context, Context)
+            and isinstance(context.request, Request)
+            and document is not None
+        ):
+            operation = get_operation_ast(document, self.execution_context.operation_name)
+            if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
+                error = ApiError(SUBSCRIPTION_NEEDS_WEBSOCKET, MESSAGE)
+                self.execution_context.result = ExecutionResult(data=None, errors=[error])
+        yield
