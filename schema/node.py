@@ -36,9 +36,14 @@ def from_global_id(value: str, *, expect: frozenset[str] = NODE_TYPES) -> tuple[
         raise ApiError(INVALID_ID, "malformed id", id=value[:100])
     type_name, uid = decoded
     if type_name not in expect:
-        wanted = " or ".join(sorted(expect))
-        raise ApiError(INVALID_ID, f"expected the id of a {wanted}", id=value[:100])
+        wanted = " or ".join(f"{_article(t)} {t}" for t in sorted(expect))
+        raise ApiError(INVALID_ID, f"expected the id of {wanted}", id=value[:100])
     return type_name, uid
+
+
+def _article(word: str) -> str:
+    # By sound: an AudioJob, an ImageJob, an Asset; a User, a Session.
+    return "an" if word[:1].upper() in "AEIO" else "a"
 
 
 def _decode(value: str) -> tuple[str, uuid.UUID] | None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
+            Route("/", lambda _: RedirectResponse("/graphql", status_code=307)),
         ],
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.

@@ -15,13 +15,21 @@ from comfygraph.db.embedded import EmbeddedPostgresError
 from comfygraph.db.errors import DataError
 from comfygraph.db.migrate import MigrationError
 from comfygraph.server.database import DatabaseUnavailable
+from comfygraph.server.ports import PortTaken
 from comfygraph.server.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
-cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+# rich_markup_mode=None: click's plain help (typer's rich panels label flags `<bool>`).
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 # Errors that mean "bad input or unreachable dependency": reported in one line.
 EXPECTED = (
     SettingsError, DatabaseUnavailable, EmbeddedPostgresError, MigrationError, DataError,
+    PortTaken,
 )  # fmt: skip
 
 
@@ -195,12 +203,17 @@ def emulator(
 @cli.command()
 def workers() -> None:
     """List configured workers (COMFY_WORKERS) and their health; exit 1 if any is down."""
+    from comfygraph.server.demo import running_demo_worker
     from comfygraph.server.workers_cmd import print_workers, run
 
     settings = settings_or_fail()
     if not settings.comfy_workers:
-        typer.echo("no workers configured (set COMFY_WORKERS)")
-        return
+        demo_worker = running_demo_worker(settings.data_dir)
+        if demo_worker is None:
+            fail("no workers configured: set COMFY_WORKERS (a `serve --demo` runs its "
+                 "emulator worker inside the server process)")  # fmt: skip
+        typer.echo("the running `serve --demo`'s emulator worker (inside the server process):")
+        settings = settings.model_copy(update={"comfy_workers": (demo_worker,)})
     found = run(settings)
     print_workers(found)
     down = [w.url for w in found if not w.healthy]

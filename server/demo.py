@@ -4,19 +4,21 @@ its own event loop, so simulated work never stalls the API's loop)."""
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 from pathlib import Path
 
 from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import connect
 from comfygraph.db.users import create_user, get_user_by_email
-from comfygraph.server.settings import Settings
+from comfygraph.server.settings import Settings, WorkerSpec
 from comfygraph.server.threaded import free_port, start_in_thread
 from comfygraph.studio.auth import issue_token
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
 DEMO_TOKEN_TTL = 7 * 24 * 3600
+DEMO_WORKER_PRICE = 0.5  # $/hour, so the demo's jobs show a cost
 
 
 @dataclass(frozen=True)
@@ -61,4 +63,27 @@ def start_demo_worker(data_dir: Path, *, speed: float = 4.0) -> str:
     port = free_port()
     app = create_emulator_app(speed=speed, output_dir=data_dir / "emulator" / "output")
     start_in_thread(app, port=port, timeout=15, access_log=False)
-    return f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    announce_demo_worker(data_dir, url)
+    return url
+
+
+def demo_worker_file(data_dir: Path) -> Path:
+    return data_dir / "demo-worker.url"
+
+
+def announce_demo_worker(data_dir: Path, url: str) -> None:
+    """Leave the worker's URL where `comfygraph workers` finds it while the demo runs."""
+    path = demo_worker_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n")
+    atexit.register(path.unlink, missing_ok=True)
+
+
+def running_demo_worker(data_dir: Path) -> WorkerSpec | None:
+    """The worker of a `serve --demo` on this data dir, if one announced itself."""
+    try:
+        url = demo_worker_file(data_dir).read_text().strip()
+    except OSError:
+        return None
+    return WorkerSpec(url, DEMO_WORKER_PRICE) if url.startswith("http") else None

@@ -8,21 +8,29 @@ import os
 import uvicorn
 
 from comfygraph.server.database import check_reachable, resolve_dsn
+from comfygraph.server.ports import check_port_free
 from comfygraph.server.settings import Settings
 
 
 def serve_forever(
     settings: Settings, *, host: str, port: int, demo: bool = False, workers: int = 1
 ) -> None:
+    # Before anything starts (the banner, a token, the database, the dispatcher).
+    check_port_free(host, port)
     dsn = resolve_dsn(settings)
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
     if demo:
-        from comfygraph.server.demo import banner, ensure_demo_user, start_demo_worker
+        from comfygraph.server.demo import (
+            DEMO_WORKER_PRICE,
+            banner,
+            ensure_demo_user,
+            start_demo_worker,
+        )
         from comfygraph.server.settings import WorkerSpec
 
         user = asyncio.run(ensure_demo_user(settings, dsn))
-        worker = WorkerSpec(start_demo_worker(settings.data_dir), 0.5)
+        worker = WorkerSpec(start_demo_worker(settings.data_dir), DEMO_WORKER_PRICE)
         settings = settings.model_copy(update={"comfy_workers": (*settings.comfy_workers, worker)})
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
         print(banner(f"http://{host}:{port}", user, workers_text), flush=True)

@@ -47,3 +47,44 @@ def test_metrics_in_prometheus_text_format(base_url: str) -> None:
         text
     )
     assert "comfygraph_tracked_jobs" in text and "comfygraph_bus_subscribers" in text
+
+
+def test_root_redirects_to_graphql(base_url: str) -> None:
+    r = httpx.get(f"{base_url}/")
+    assert r.status_code == 307 and r.headers["location"] == "/graphql"
+
+
+def test_in_thread_servers_write_no_access_log(tmp_path: Path) -> None:
+    """The main server's access log (uvicorn's logger is process-wide) stays free of
+    the lines of servers run in a thread, such as the demo's emulator worker."""
+    import logging
+
+    from comfygraph.emulator import create_emulator_app
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    access = logging.getLogger("uvicorn.access")
+    handler, level = Keep(), access.level
+    access.addHandler(handler)  # as the main server's log config does
+    access.setLevel(logging.INFO)
+    try:
+        with serve_in_thread(create_emulator_app(output_dir=tmp_path)) as url:
+            assert httpx.get(f"{url}/system_stats").status_code == 200
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert seen == []
+
+
+def test_invalid_id_message_uses_the_right_article() -> None:
+    from comfygraph.schema.errors import ApiError
+    from comfygraph.schema.node import from_global_id, to_global_id
+
+    session_id = to_global_id("Session", __import__("uuid").uuid4())
+    with pytest.raises(ApiError) as caught:
+        from_global_id(session_id, expect=frozenset({"AudioJob", "ImageJob", "User"}))
+    assert str(caught.value) == "expected the id of an AudioJob or an ImageJob or a User"

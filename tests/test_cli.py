@@ -75,3 +75,40 @@ def test_workers_command_shows_health_and_fails_on_a_down_worker(tmp_path: Path)
         both = comfygraph("workers", env={**env, "COMFY_WORKERS": f"{up},{dead}"})
     assert both.returncode == 1
     assert both.stderr.strip().splitlines()[-1] == f"error: unreachable: {dead}"
+
+
+def test_a_taken_port_is_one_error_line_and_nothing_starts(dsn: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path)}
+        result = comfygraph("serve", "--demo", "--port", str(port), env=env)
+    assert result.returncode != 0
+    assert result.stdout == ""  # no banner, no token
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(port) in lines[0], lines
+    assert not (tmp_path / "demo-worker.url").exists()
+
+
+def test_help_has_no_type_labels_on_flags(tmp_path: Path) -> None:
+    result = comfygraph("serve", "--help", env={"COMFYGRAPH_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0 and "--demo" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+def test_workers_shows_the_running_demos_worker(tmp_path: Path) -> None:
+    from comfygraph.emulator import create_emulator_app
+    from comfygraph.server.demo import demo_worker_file
+    from tests.servers import serve_in_thread
+
+    env = {"COMFYGRAPH_DATA_DIR": str(tmp_path), "COLUMNS": "200", "COMFY_WORKERS": ""}
+    none = comfygraph("workers", env=env)
+    assert none.returncode != 0 and "--demo" in none.stderr, none.stderr
+    with serve_in_thread(create_emulator_app(output_dir=tmp_path / "out")) as up:
+        demo_worker_file(tmp_path).write_text(up + "\n")  # what a running demo leaves
+        shown = comfygraph("workers", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert up in shown.stdout and "demo" in shown.stdout and "yes" in shown.stdout
