@@ -64,6 +64,14 @@ class Session(Node):
     user_id: strawberry.Private[uuid.UUID]
     final_video_id: strawberry.Private[uuid.UUID | None]
 
+    @strawberry.field(
+        description="The same as `status`, under a name no Asset field shares: "
+        "`... on Session { sessionStatus } ... on Asset { assetStatus }` in sessionProgress "
+        "needs no alias (two `status` fields of different enums do not validate)."
+    )
+    def session_status(self) -> SessionStatus:
+        return self.status
+
     @strawberry.field
     async def owner(self, info: strawberry.Info[Context, None]) -> User | None:
         return await info.context.loaders.users.load(self.user_id)
@@ -148,6 +156,13 @@ class Asset(Node):
     session_id: strawberry.Private[uuid.UUID]
     source_image_id: strawberry.Private[uuid.UUID | None]
     job_ref: strawberry.Private[tuple[str, uuid.UUID] | None]
+
+    @strawberry.field(
+        description="The same as `status`, under a name no Session field shares (see "
+        "Session.sessionStatus)."
+    )
+    def asset_status(self) -> AssetStatus:
+        return self.status
 
     @strawberry.field
     async def session(self, info: strawberry.Info[Context, None]) -> Session:

@@ -31,8 +31,8 @@ JOB_PROGRESS = """subscription($id: ID!) { jobProgress(id: $id) {
 JOB_UPDATES = """subscription($filter: JobFilter) { jobUpdates(filter: $filter) {
   __typename ... on GenerationJob { id status workflowName public } } }"""
 SESSION_PROGRESS = """subscription($id: ID!) { sessionProgress(id: $id) {
-  __typename ... on Session { id status progressPercentage }
-  ... on Asset { id assetStatus: status url } } }"""
+  __typename ... on Session { id status sessionStatus progressPercentage }
+  ... on Asset { id assetStatus url } } }"""
 
 
 class Ended(AssertionError):

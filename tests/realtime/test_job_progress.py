@@ -142,6 +142,7 @@ async def test_session_progress_streams_the_session_and_its_assets(
         op = await client.subscribe(SESSION_PROGRESS, {"id": gid("Session", sid)})
         first = await op.data()
         assert first["__typename"] == "Session" and first["status"] == "CREATED"
+        assert first["sessionStatus"] == "CREATED"  # no alias needed beside Asset's
         async with pool.acquire() as conn:
             await set_status(conn, sid, "generating_images", allowed_from=["created"])
         await events.session(sid)
