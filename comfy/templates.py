@@ -50,6 +50,7 @@ _TEMPLATE_KEYS = {
     "parameters",
     "outputs",
     "requeueLost",
+    "estimatedSeconds",
 }
 _PARAMETER_KEYS = {
     "name", "type", "required", "default", "description", "min", "max", "choices", "bind",
@@ -94,6 +95,9 @@ class WorkflowTemplate:
     # A job its worker lost (restart, crash) is queued once more; false fails it instead
     # (for workflows whose side effects must not run twice). File key "requeueLost".
     requeue_lost: bool = True
+    # GPU seconds one run takes (file key "estimatedSeconds"): what cost estimates go by
+    # until the workflow has a history of its own.
+    estimated_seconds: float | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -207,6 +211,11 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
     requeue = data.get("requeueLost", True)
     if not isinstance(requeue, bool):
         raise fail("requeueLost must be true or false")
+    seconds = data.get("estimatedSeconds")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+    ):
+        raise fail("estimatedSeconds must be a positive number")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -216,6 +225,7 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         tuple(outputs),
         source,
         requeue_lost=requeue,
+        estimated_seconds=None if seconds is None else float(seconds),
     )
 
 

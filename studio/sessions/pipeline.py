@@ -44,6 +44,7 @@ from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.runner import JobRunner
 from comfygraph.studio.sessions import plan, states
 from comfygraph.studio.sessions.channels import SessionEvents
+from comfygraph.studio.sessions.estimate import per_run_costs, session_estimate
 from comfygraph.studio.sessions.inputs import SessionSpec, session_columns
 from comfygraph.studio.sessions.plan import Planned
 from comfygraph.studio.sessions.states import CLIPS, FINAL, IMAGES, Stage
@@ -473,21 +474,28 @@ class SessionPipeline:
     async def _estimate(
         self, conn: asyncpg.Connection, images: int
     ) -> tuple[Decimal | None, dict[str, float | None]]:
-        """Average past cost of each workflow x how often a session runs it (images and
-        clips: numImagesRequested each, the most a session makes; compose once). Null when
-        no workflow has history; a workflow without history counts 0."""
+        """Every stage's runs (images and clips: numImagesRequested each, the most a
+        session makes; compose once) x its estimated cost per run (studio/sessions/
+        estimate.py). Null when nothing gives an estimate."""
         runs = {IMAGES.workflow: images, CLIPS.workflow: images, FINAL.workflow: 1}
-        kinds = []
+        kinds, hints = [], {}
         for name in runs:
             template = self.templates.get(name)
             if template is not None:
                 kinds.append((OutputType(template.output_type.lower()), name))
+                hints[name] = template.estimated_seconds
         averages = await db_costs.average_job_costs(conn, kinds, recent=ESTIMATE_RECENT)
-        parts = {name: None if avg is None else float(avg) for name, avg in averages.items()}
-        if all(avg is None for avg in averages.values()):
-            return None, parts
-        total = sum((avg or Decimal(0)) * runs[name] for name, avg in averages.items())
-        return Decimal(total).quantize(Decimal("0.000001")), parts
+        costs = per_run_costs(averages, hints, self._mean_price())
+        parts = {name: None if cost is None else float(cost) for name, cost in costs.items()}
+        return session_estimate(runs, costs), parts
+
+    def _mean_price(self) -> float | None:
+        prices = [
+            w.price_per_hour
+            for w in (self.workers.workers.values() if self.workers else ())
+            if w.price_per_hour is not None
+        ]
+        return sum(prices) / len(prices) if prices else None
 
     def _is_stored(self, url: str) -> bool:
         return self.store is not None and self.store.key_for_url(url) is not None

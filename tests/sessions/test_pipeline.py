@@ -214,7 +214,10 @@ def test_active_sessions_with_counts(completed: dict, stack: Stack) -> None:
 
 def test_estimated_cost_comes_from_past_runs(completed: dict, stack: Stack) -> None:
     alice = stack.clients["alice"]
-    assert completed["created"]["estimatedCost"] is None  # a fresh database: no history
+    # A fresh database, no history: each stage's estimatedSeconds at the workers' price
+    # (3 images, 3 clips, one compose).
+    hinted = (3 * 20 + 3 * 90 + 240) * PRICE_PER_HOUR / 3600
+    assert completed["created"]["estimatedCost"] == pytest.approx(hinted, abs=1e-5)
     feed = alice.data(JOBS)["jobs"]["edges"]
     costs: dict[str, list[float]] = {}
     for edge in feed:
