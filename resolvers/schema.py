@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from comfygraph.resolvers.mutation import Mutation
 from comfygraph.resolvers.query import Query
 from comfygraph.resolvers.subscription import Subscription
+from comfygraph.schema.docs import describe
 from comfygraph.schema.error_policy import ErrorCodes, MaskUnexpected, Schema
 from comfygraph.schema.limits import Limits, limit_extensions
 
@@ -22,7 +23,7 @@ def build_schema(
 ) -> strawberry.Schema:
     """The schema with its request limits, caches and error policy; `extensions` (the
     server's, e.g. authentication) run after those."""
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -33,3 +34,5 @@ def build_schema(
             *extensions,
         ],
     )
+    describe(schema._schema)  # every type, field, argument and enum value documented
+    return schema

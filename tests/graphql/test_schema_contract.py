@@ -126,3 +126,31 @@ def test_the_check_notices_a_broken_contract(served: GraphQLSchema) -> None:
         "type Other: missing or of another kind",
         "type Wider: missing or of another kind",
     ]
+
+
+def test_every_type_field_argument_and_enum_value_has_a_description() -> None:
+    schema = build_served()._schema
+    missing = []
+    for name, kind in schema.type_map.items():
+        if name.startswith("__") or name in {"String", "Int", "Float", "Boolean", "ID"}:
+            continue
+        if not kind.description:
+            missing.append(name)
+        if isinstance(kind, GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, d in kind.values.items() if not d.description]
+        if isinstance(kind, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            for field_name, field in kind.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                missing += [f"{name}.{field_name}({a})"
+                            for a, arg in getattr(field, "args", {}).items()
+                            if not arg.description]  # fmt: skip
+    assert missing == []
+
+
+def test_string_parameters_say_min_and_max_are_lengths() -> None:
+    parameter = build_served()._schema.type_map["WorkflowParameter"]
+    assert isinstance(parameter, GraphQLObjectType)
+    for bound in ("min", "max"):
+        assert "STRING" in (parameter.fields[bound].description or "")
+        assert "length" in (parameter.fields[bound].description or "")
