@@ -14,6 +14,7 @@ COPY bus bus
 COPY emulator emulator
 COPY schema schema
 COPY domain domain
+COPY client client
 RUN pip install --no-cache-dir . && useradd --create-home app
 USER app
 EXPOSE 8000 8188
