@@ -20,6 +20,7 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
+from comfygraph.server.graphiql import ASSETS_PATH
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
@@ -41,6 +42,11 @@ def supervisor_from(settings: Settings) -> Supervisor:
         failing_after=settings.loop_failing_after,
         healthy_after=settings.loop_healthy_after,
     )
+
+
+def graphiql_assets(settings: Settings) -> list[Mount]:
+    folder = settings.graphiql_assets_dir
+    return [] if folder is None else [Mount(ASSETS_PATH, app=StaticFiles(directory=folder))]
 
 
 def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
@@ -113,6 +119,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
             Route("/", lambda _: RedirectResponse("/graphql", status_code=307)),
+            *graphiql_assets(settings),
         ],
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.

@@ -45,13 +45,19 @@ async def ensure_demo_user(settings: Settings, dsn: str) -> DemoUser:
     return DemoUser(DEMO_EMAIL, DEMO_PASSWORD, token)
 
 
-def banner(url: str, demo: DemoUser, workers: str) -> str:
+def banner(url: str, demo: DemoUser, workers: str, assets: Path | None = None) -> str:
+    where = (
+        f"from {assets}"
+        if assets
+        else "from unpkg.com (offline: set GRAPHIQL_ASSETS_DIR to a folder of them)"
+    )
     return (
         f"\n  comfygraph demo\n"
         f"  GraphiQL : {url}/graphql\n"
         f"  user     : {demo.email} / {demo.password}\n"
         f"  token    : {demo.token}\n"
-        f"  (send it as the header  Authorization: Bearer <token>)\n"
+        f"  (send it as the header  Authorization: Bearer <token>; GraphiQL has it already)\n"
+        f"  GraphiQL's assets {where}\n"
         f"  worker   : {workers} (the ComfyUI emulator, not a GPU)\n"
     )
 

@@ -16,7 +16,7 @@ import orjson
 from graphql import ExecutionResult, FieldNode, get_operation_ast
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -29,6 +29,7 @@ from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_h
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
@@ -93,6 +94,12 @@ class GraphQLView(GraphQL[Context, None]):
             resync_jobs=settings.ws_resync_jobs,
         )
         self.realtime = Realtime(settings, self.schema)
+        self.ide_page = graphiql_page(
+            token=settings.graphiql_token, local_assets=settings.graphiql_assets_dir is not None
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.ide_page)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()

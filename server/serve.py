@@ -31,9 +31,13 @@ def serve_forever(
 
         user = asyncio.run(ensure_demo_user(settings, dsn))
         worker = WorkerSpec(start_demo_worker(settings.data_dir), DEMO_WORKER_PRICE)
-        settings = settings.model_copy(update={"comfy_workers": (*settings.comfy_workers, worker)})
+        settings = settings.model_copy(update={
+            "comfy_workers": (*settings.comfy_workers, worker),
+            "graphiql_token": settings.graphiql_token or user.token,
+        })  # fmt: skip
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
-        print(banner(f"http://{host}:{port}", user, workers_text), flush=True)
+        assets = settings.graphiql_assets_dir
+        print(banner(f"http://{host}:{port}", user, workers_text, assets), flush=True)
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
     uv = dict(

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     #: full collections (server/realtime/gcpolicy.py); 0 turns that off
     ws_gc_freeze_connections: int = Field(default=500, ge=0)
 
+    # GraphiQL (server/graphiql.py).
+    #: a folder holding GraphiQL's assets in unpkg's layout (react@18.2.0/umd/…,
+    #: graphiql@3.8.3/…), served at /graphiql-assets instead of loading them from unpkg.com
+    graphiql_assets_dir: Path | None = None
+    #: a bearer token GraphiQL's Authorization header starts with (`--demo` sets the demo's)
+    graphiql_token: str | None = None
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:

@@ -88,3 +88,25 @@ def test_invalid_id_message_uses_the_right_article() -> None:
     with pytest.raises(ApiError) as caught:
         from_global_id(session_id, expect=frozenset({"AudioJob", "ImageJob", "User"}))
     assert str(caught.value) == "expected the id of an AudioJob or an ImageJob or a User"
+
+
+def test_graphiql_is_branded_with_the_tour(base_url: str) -> None:
+    page = httpx.get(f"{base_url}/graphql", headers={"accept": "text/html"}).text
+    assert "<title>comfygraph GraphiQL</title>" in page and "Strawberry GraphiQL" not in page
+    assert "defaultTabs" in page and "jobProgress" in page and "submitJob" in page
+    assert "Welcome to GraphiQL" not in page.split("parameters.q ||")[1][:200]
+    assert "https://unpkg.com/graphiql" in page  # no local assets configured
+
+
+def test_graphiql_with_a_token_and_local_assets(dsn: str, tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    (assets / "react@18.2.0" / "umd").mkdir(parents=True)
+    (assets / "react@18.2.0" / "umd" / "react.production.min.js").write_text("// react")
+    settings = Settings(database_url=dsn, data_dir=tmp_path / "data", graphiql_token="tok-123",
+                        graphiql_assets_dir=assets)  # fmt: skip
+    with serve_in_thread(create_app(settings, dsn=dsn)) as url:
+        page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"}).text
+        served = httpx.get(f"{url}/graphiql-assets/react@18.2.0/umd/react.production.min.js")
+    assert "unpkg.com" not in page and '"/graphiql-assets/react@18.2.0/' in page
+    assert "Bearer tok-123" in page
+    assert served.status_code == 200 and served.text == "// react"
