@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route, WebSocketRoute
 
 from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import load_templates
@@ -19,12 +18,14 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
+from comfygraph.server.files import files_endpoint
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
-from comfygraph.storage import open_storage
+from comfygraph.storage import S3Options, open_storage
+from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
@@ -39,6 +40,16 @@ def supervisor_from(settings: Settings) -> Supervisor:
         backoff_max=settings.loop_backoff_max,
         failing_after=settings.loop_failing_after,
         healthy_after=settings.loop_healthy_after,
+    )
+
+
+def _s3_options(settings: Settings) -> S3Options:
+    return S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.aws_region,
+        access_key_id=settings.aws_access_key_id,
+        secret_access_key=settings.aws_secret_access_key,
+        session_token=settings.aws_session_token,
     )
 
 
@@ -89,7 +100,13 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 max_attempts=settings.job_max_attempts,
                 supervisor=supervisor,
             )
-            services = Services(pool, templates, storage, comfy, bus, publish)
+            files = FileSigner(
+                storage,
+                settings.effective_jwt_secret(),
+                ttl_seconds=settings.file_url_ttl_seconds,
+                public_ttl_seconds=settings.public_file_url_ttl_seconds,
+            )
+            services = Services(pool, templates, storage, comfy, bus, publish, files)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
@@ -100,12 +117,12 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     for problem in templates.problems:
         logger.warning("workflow template skipped: %s", problem)
     base_url = settings.public_base_url or "http://127.0.0.1:8000"
-    storage = open_storage(settings.effective_storage_url(), base_url)
+    storage = open_storage(settings.effective_storage_url(), base_url, _s3_options(settings))
     graphql = graphql_app(settings)
     metrics = Metrics()
     return Starlette(
         routes=[
-            Mount("/files", app=StaticFiles(directory=storage.root), name="files"),
+            Route("/files/{path:path}", files_endpoint, methods=["GET", "HEAD"], name="files"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
