@@ -13,6 +13,9 @@ the bytes, and only image, video and audio types are `inline`: anything else is 
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -23,6 +26,11 @@ from comfygraph.studio.sniff import sniff
 
 SNIFF_BYTES = 8 * 1024
 NOSNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(SNIFF_BYTES)
 
 
 def _not_found() -> Response:
@@ -45,8 +53,7 @@ async def files_endpoint(request: Request) -> Response:
     name = signed.key.rsplit("/", 1)[-1]
     if isinstance(storage, LocalStorage):
         path = storage.path_for(signed.key)
-        with path.open("rb") as handle:
-            kind = sniff(handle.read(SNIFF_BYTES))
+        kind = sniff(await asyncio.to_thread(_head, path))
         media_type = kind.mime if kind is not None else "application/octet-stream"
         disposition = "inline" if kind is not None and kind.inline else "attachment"
         return FileResponse(
