@@ -92,10 +92,16 @@ class Context:
     def signed(self, source: Any, value: Any) -> Any:
         """A URL field's value signed for this viewer (schema/files.py), the grant taken
         from the object the field belongs to."""
-        grant = _grant_of(source)
+        grant, owner = _grant_of(source)
         if grant is None or value is None:
             return value
-        return self.services.files.sign_all(value, grant, self.viewer)
+        # Someone else's public job: signed for nobody in particular, so a URL reveals no
+        # viewer (shared subscription streams hand one payload to many) and lasts while
+        # the job stays public.
+        viewer = self.viewer
+        if grant.public and owner != viewer.user_id:
+            viewer = ANONYMOUS
+        return self.services.files.sign_all(value, grant, viewer)
 
     def sign_in(self, viewer: Viewer) -> None:
         """Change the viewer (a websocket's connection_init); loaders start afresh."""
@@ -109,11 +115,12 @@ class Context:
         )
 
 
-def _grant_of(source: Any) -> Grant | None:
+def _grant_of(source: Any) -> tuple[Grant | None, uuid.UUID | None]:
+    """The grant of a URL field's object, and the owner of the job it belongs to."""
     if isinstance(source, JobOutput | JobProgress):
         source = source.job
     if isinstance(source, GenerationJob):
-        return Grant.job(source.uid, public=source.public)
+        return Grant.job(source.uid, public=source.public), source.user_id
     if isinstance(source, Asset):
-        return Grant.session(source.session_id)
-    return None
+        return Grant.session(source.session_id), None
+    return None, None

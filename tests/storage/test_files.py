@@ -113,6 +113,9 @@ async def test_private_and_deleted_jobs_files_stop_answering(app: App, bus: Even
     mine = (await app.clients["alice"].data(JOB, {"id": job_id}))["job"]
     seen_by_all = [anonymous["outputImageUrls"][0], anonymous["outputs"][0]["url"]]
     seen_by_all.append(anonymous["inputImageUrls"][0])
+    # Another user's copy names no viewer either: shared streams hand one payload to many.
+    bobs = (await app.clients["bob"].data(JOB, {"id": job_id}))["job"]
+    assert "u=-" in bobs["outputImageUrls"][0] and "u=-" not in mine["outputImageUrls"][0]
     for url in seen_by_all:
         got = await fetch(url)
         assert got.status_code == 200 and got.headers["content-type"] == "image/png", url
