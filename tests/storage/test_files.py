@@ -11,10 +11,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from comfygraph.bus import EventBus
+from comfygraph.db.visibility import Viewer
 from comfygraph.storage import open_storage
 from comfygraph.storage.s3 import S3Options
+from comfygraph.studio.files import FileSigner, Grant
 from tests.mutations import media
-from tests.mutations.conftest import App
+from tests.mutations.conftest import SECRET, App
 from tests.mutations.test_submit import JOB, SUBMIT, UPLOAD, feed, finished
 
 SET_PUBLIC = """mutation($id: ID!, $public: Boolean!) { setJobPublic(id: $id, public: $public) {
@@ -147,3 +149,25 @@ async def test_outputs_land_in_the_configured_storage(app: App, bus: EventBus) -
     info = await storage.head(key)
     got = await fetch(job["outputImageUrls"][0])
     assert info is not None and info.size == len(got.content) > 0
+
+
+async def test_anything_but_media_is_an_attachment(app: App) -> None:
+    """A file that is not image/video/audio (a worker's HTML, say) is never shown inline."""
+    s = app.settings
+    storage = open_storage(
+        s.effective_storage_url(),
+        s.public_base_url or "",
+        S3Options(s.s3_endpoint_url, s.aws_region, s.aws_access_key_id, s.aws_secret_access_key),
+    )
+    alice = app.uid("alice")
+    page = b"<!doctype html><script>alert(1)</script>"
+    stored = await storage.put(f"uploads/{alice}/r0/page.html", page)
+    signer = FileSigner(storage, SECRET, ttl_seconds=60, public_ttl_seconds=60)
+    url = signer.sign(stored.url, Grant.owner(alice), Viewer(alice))
+    assert (await first_hop(url)).headers["x-content-type-options"] == "nosniff"
+    got = await fetch(url)
+    assert got.status_code == 200 and got.content == page
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["content-disposition"].startswith("attachment")
+    # Signed for Alice: it says nothing to Bob's forged copy.
+    assert (await first_hop(tampered(url, u=app.uid("bob").hex))).status_code == 404
