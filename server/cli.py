@@ -16,12 +16,14 @@ from comfygraph.db.errors import DataError
 from comfygraph.db.migrate import MigrationError
 from comfygraph.server.database import DatabaseUnavailable
 from comfygraph.server.settings import Settings, SettingsError, load_settings
+from comfygraph.storage import StorageError
 
 T = TypeVar("T")
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 # Errors that mean "bad input or unreachable dependency": reported in one line.
 EXPECTED = (
     SettingsError, DatabaseUnavailable, EmbeddedPostgresError, MigrationError, DataError,
+    StorageError,
 )  # fmt: skip
 
 
