@@ -18,7 +18,10 @@ from comfygraph.db.visibility import ANONYMOUS, Viewer
 from comfygraph.resolvers.feeds import Feeds
 from comfygraph.resolvers.loaders import Loaders
 from comfygraph.resolvers.request_db import RequestConnection
+from comfygraph.schema.jobs import GenerationJob, JobOutput
 from comfygraph.schema.pagination import CursorCodec
+from comfygraph.schema.progress import JobProgress
+from comfygraph.schema.sessions import Asset
 from comfygraph.studio.auth import (
     AuthError,
     bearer_token,
@@ -26,6 +29,7 @@ from comfygraph.studio.auth import (
     issue_token,
     viewer_from_claims,
 )
+from comfygraph.studio.files import Grant
 from comfygraph.studio.services import Services
 
 
@@ -85,6 +89,20 @@ class Context:
     def feeds(self) -> Feeds:
         return Feeds(self.db, self.viewer, self.keys.cursors)
 
+    def signed(self, source: Any, value: Any) -> Any:
+        """A URL field's value signed for this viewer (schema/files.py), the grant taken
+        from the object the field belongs to."""
+        grant, owner = _grant_of(source)
+        if grant is None or value is None:
+            return value
+        # Someone else's public job: signed for nobody in particular, so a URL reveals no
+        # viewer (shared subscription streams hand one payload to many) and lasts while
+        # the job stays public.
+        viewer = self.viewer
+        if grant.public and owner != viewer.user_id:
+            viewer = ANONYMOUS
+        return self.services.files.sign_all(value, grant, viewer)
+
     def sign_in(self, viewer: Viewer) -> None:
         """Change the viewer (a websocket's connection_init); loaders start afresh."""
         self.viewer = viewer
@@ -95,3 +113,14 @@ class Context:
         return issue_token(
             self.keys.jwt_secret, user_id, role=role, ttl=self.limits.token_ttl_seconds
         )
+
+
+def _grant_of(source: Any) -> tuple[Grant | None, uuid.UUID | None]:
+    """The grant of a URL field's object, and the owner of the job it belongs to."""
+    if isinstance(source, JobOutput | JobProgress):
+        source = source.job
+    if isinstance(source, GenerationJob):
+        return Grant.job(source.uid, public=source.public), source.user_id
+    if isinstance(source, Asset):
+        return Grant.session(source.session_id), None
+    return None, None

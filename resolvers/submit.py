@@ -16,6 +16,7 @@ an unknown id. The submit's own userErrors apply too (a template that changed si
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -28,6 +29,7 @@ from comfygraph.resolvers.args import given, job_id, session_id
 from comfygraph.resolvers.mapping import job_from_row
 from comfygraph.schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
+from comfygraph.studio.files import allowed_inputs, canonical
 from comfygraph.studio.submit import JobRequest, Submitted, submit
 
 if TYPE_CHECKING:
@@ -99,13 +101,18 @@ async def _retryable(
 async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
     services = ctx.services
     client = ctx.request.client
+    # File inputs: the URLs a client was shown are signed; rows keep the canonical ones,
+    # and only the submitter's own uploads or files of jobs they may see are accepted.
+    parameters = canonical(services.storage, request.parameters)
+    request = dataclasses.replace(request, parameters=parameters)
+    allowed = await allowed_inputs(services.pool, services.storage, viewer, parameters)
     result = await submit(
         ctx.pool,
         services.templates,
         viewer,
         request,
         events=services.events,
-        is_allowed_file=lambda url: services.storage.key_for_url(url) is not None,
+        is_allowed_file=allowed.__contains__,
         wake=services.comfy.dispatcher.wake,
         user_ip=client.host if client is not None else None,
     )

@@ -2,7 +2,8 @@
 
 userErrors (field ["file"]): NOT_A_FILE (no multipart file part), EMPTY_FILE,
 FILE_TOO_LARGE (over MAX_UPLOAD_BYTES), UNSUPPORTED_FILE_TYPE (the bytes are none of
-PNG, JPEG, WebP, GIF, WAV, FLAC, MP3, OGG, MP4, MOV, WebM; the declared type is ignored).
+PNG, JPEG, WebP, GIF, WAV, FLAC, MP3, OGG, MP4, MOV, WebM; the declared type is ignored),
+UNSAFE_FILE (HTML or script inside the media: a polyglot).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import strawberry
 from comfygraph.schema.errors import unauthenticated, user_error
 from comfygraph.schema.payloads import UploadPayload
 from comfygraph.schema.scalars import Upload
+from comfygraph.studio.files import Grant
 from comfygraph.studio.uploads import UploadRejected, store_upload
 
 if TYPE_CHECKING:
@@ -32,5 +34,8 @@ async def upload_file(info: strawberry.Info[Context, None], file: Upload) -> Upl
     except UploadRejected as exc:
         return UploadPayload(user_errors=[user_error(exc.code, exc.message, ["file"])])
     return UploadPayload(
-        url=stored.url, name=stored.name, content_type=stored.content_type, size_bytes=stored.size
+        url=ctx.services.files.sign(stored.url, Grant.owner(ctx.viewer.user_id), ctx.viewer),
+        name=stored.name,
+        content_type=stored.content_type,
+        size_bytes=stored.size,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from comfygraph.schema.enums import JobStatus, OutputKind, OutputType, Scope
+from comfygraph.schema.files import signed
 from comfygraph.schema.node import Node
 from comfygraph.schema.scalars import JSON
 from comfygraph.schema.users import User
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 @strawberry.type(description="One stored file that a job produced.")
 class JobOutput:
     kind: OutputKind
-    url: str
+    url: str = signed()
     filename: str
     mime_type: str | None
     node: str | None = strawberry.field(description="The ComfyUI node that produced it.")
@@ -34,6 +35,7 @@ class JobOutput:
     height: int | None
     duration_seconds: float | None
     size_bytes: float | None
+    job: strawberry.Private[Any] = None  # the job it belongs to: the grant of its URL
 
 
 @strawberry.interface(description="Fields that every generation job has, whatever it outputs.")
@@ -48,9 +50,7 @@ class GenerationJob(Node):
         description="Progress of the whole workflow, 0..100. Never decreases; 100 only once "
         "COMPLETED."
     )
-    parameters: JSON = strawberry.field(
-        description="The validated parameters the job was submitted with."
-    )
+    parameters: JSON = signed("The validated parameters the job was submitted with.")
     public: bool
     created_at: datetime
     started_at: datetime | None
@@ -99,15 +99,18 @@ class GenerationJob(Node):
         "outputs is dropped (a video job's thumbnail, a caption job's dataset)."
     )
     def outputs(self) -> list[JobOutput]:
-        return [out for item in self.raw_outputs if (out := job_output(item)) is not None]
+        found = [out for item in self.raw_outputs if (out := job_output(item)) is not None]
+        for out in found:
+            out.job = self
+        return found
 
 
 @strawberry.type
 class VideoJob(GenerationJob):
-    input_image_urls: list[str]
-    input_audio_urls: list[str]
-    input_video_urls: list[str]
-    output_video_urls: list[str]
+    input_image_urls: list[str] = signed()
+    input_audio_urls: list[str] = signed()
+    input_video_urls: list[str] = signed()
+    output_video_urls: list[str] = signed()
     width: int | None
     height: int | None
     fps: int | None
@@ -116,27 +119,25 @@ class VideoJob(GenerationJob):
 
 @strawberry.type
 class ImageJob(GenerationJob):
-    input_image_urls: list[str]
+    input_image_urls: list[str] = signed()
     prompt: str | None
-    output_image_urls: list[str]
+    output_image_urls: list[str] = signed()
     width: int | None
     height: int | None
 
 
 @strawberry.type
 class TextJob(GenerationJob):
-    input_image_urls: list[str]
+    input_image_urls: list[str] = signed()
     prompt: str | None
     output_text: str | None
-    output_urls: list[str] = strawberry.field(
-        description="Files the job wrote (a caption dataset, for instance)."
-    )
+    output_urls: list[str] = signed("Files the job wrote (a caption dataset, for instance).")
 
 
 @strawberry.type
 class AudioJob(GenerationJob):
-    input_audio_urls: list[str]
-    output_audio_urls: list[str]
+    input_audio_urls: list[str] = signed()
+    output_audio_urls: list[str] = signed()
     duration_seconds: float | None
     sample_rate: int | None
 

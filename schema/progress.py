@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from comfygraph.schema.enums import JobStatus
+from comfygraph.schema.files import signed
 from comfygraph.schema.jobs import Job
 
 
@@ -25,6 +26,4 @@ class JobProgress:
     node_progress: NodeProgress | None
     queue_position: int | None
     eta_seconds: float | None
-    preview_url: str | None = strawberry.field(
-        description="Latest preview frame the worker sent, if any."
-    )
+    preview_url: str | None = signed("Latest preview frame the worker sent, if any.")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from comfygraph.schema.enums import AssetStatus, AssetType, ProductCategory, SessionStatus
+from comfygraph.schema.files import signed
 from comfygraph.schema.jobs import Job
 from comfygraph.schema.node import Node
 from comfygraph.schema.pagination import Connection
@@ -130,7 +131,7 @@ class Asset(Node):
     type: AssetType
     source: str
     status: AssetStatus
-    url: str | None
+    url: str | None = signed()
     storage_path: str | None
     file_size_bytes: float | None
     mime_type: str | None

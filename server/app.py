@@ -20,13 +20,15 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
+from comfygraph.server.files import files_endpoint
 from comfygraph.server.graphiql import ASSETS_PATH
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
-from comfygraph.storage import open_storage
+from comfygraph.storage import S3Options, open_storage
+from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
@@ -47,6 +49,16 @@ def supervisor_from(settings: Settings) -> Supervisor:
 def graphiql_assets(settings: Settings) -> list[Mount]:
     folder = settings.graphiql_assets_dir
     return [] if folder is None else [Mount(ASSETS_PATH, app=StaticFiles(directory=folder))]
+
+
+def _s3_options(settings: Settings) -> S3Options:
+    return S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.aws_region,
+        access_key_id=settings.aws_access_key_id,
+        secret_access_key=settings.aws_secret_access_key,
+        session_token=settings.aws_session_token,
+    )
 
 
 def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
@@ -96,7 +108,13 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 max_attempts=settings.job_max_attempts,
                 supervisor=supervisor,
             )
-            services = Services(pool, templates, storage, comfy, bus, publish)
+            files = FileSigner(
+                storage,
+                settings.effective_jwt_secret(),
+                ttl_seconds=settings.file_url_ttl_seconds,
+                public_ttl_seconds=settings.public_file_url_ttl_seconds,
+            )
+            services = Services(pool, templates, storage, comfy, bus, publish, files)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
@@ -107,12 +125,12 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     for problem in templates.problems:
         logger.warning("workflow template skipped: %s", problem)
     base_url = settings.public_base_url or "http://127.0.0.1:8000"
-    storage = open_storage(settings.effective_storage_url(), base_url)
+    storage = open_storage(settings.effective_storage_url(), base_url, _s3_options(settings))
     graphql = graphql_app(settings)
     metrics = Metrics()
     return Starlette(
         routes=[
-            Mount("/files", app=StaticFiles(directory=storage.root), name="files"),
+            Route("/files/{path:path}", files_endpoint, methods=["GET", "HEAD"], name="files"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),

@@ -17,6 +17,7 @@ from comfygraph.db.migrate import MigrationError
 from comfygraph.server.database import DatabaseUnavailable
 from comfygraph.server.ports import PortTaken
 from comfygraph.server.settings import Settings, SettingsError, load_settings
+from comfygraph.storage import StorageError
 
 T = TypeVar("T")
 # rich_markup_mode=None: click's plain help (typer's rich panels label flags `<bool>`).
@@ -30,6 +31,7 @@ cli = typer.Typer(
 EXPECTED = (
     SettingsError, DatabaseUnavailable, EmbeddedPostgresError, MigrationError, DataError,
     PortTaken,
+    StorageError,
 )  # fmt: skip
 
 

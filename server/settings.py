@@ -118,6 +118,22 @@ class Settings(BaseSettings):
     graphiql_assets_dir: Path | None = None
     #: a bearer token GraphiQL's Authorization header starts with (`--demo` sets the demo's)
     graphiql_token: str | None = None
+    # Object storage (storage/) and file URLs (studio/files.py, server/files.py).
+    #: S3-compatible endpoint (MinIO, R2, ...); unset: AWS S3 itself
+    s3_endpoint_url: str | None = None
+    #: the bucket's region; AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN as the SDKs read them
+    aws_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_session_token: str | None = Field(default=None, repr=False)
+    #: a signed /files URL of a private file (an upload, a private job's output) lasts this
+    file_url_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 86400)
+    #: ... and one of a public job's file this long (still refused once it is private)
+    public_file_url_ttl_seconds: int = Field(default=7 * 86400, ge=10, le=366 * 86400)
+    #: on S3, /files redirects to a presigned URL that lasts this long
+    s3_presign_seconds: int = Field(default=300, ge=10, le=7 * 86400)
 
     @field_validator("database_url")
     @classmethod
@@ -133,6 +149,11 @@ class Settings(BaseSettings):
     @classmethod
     def _storage_url(cls, v: str | None) -> str | None:
         return _check_url(v, ("file", "s3")) if v else None
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint_url(cls, v: str | None) -> str | None:
+        return _check_url(v, ("http", "https")).rstrip("/") if v else None
 
     @field_validator("public_base_url")
     @classmethod

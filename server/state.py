@@ -8,7 +8,7 @@ import asyncpg
 
 from comfygraph.bus import EventBus
 from comfygraph.server.settings import Settings
-from comfygraph.storage import LocalStorage
+from comfygraph.storage import Storage
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
 from comfygraph.studio.supervisor import Supervisor
@@ -27,7 +27,7 @@ class AppState:
         return self.services.pool
 
     @property
-    def storage(self) -> LocalStorage:
+    def storage(self) -> Storage:
         return self.services.storage
 
     @property

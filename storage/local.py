@@ -1,81 +1,36 @@
-"""Where inputs and outputs are stored (STORAGE_URL). Local files by default, served
-at /files/...; keys look like `workflows/{workflow}/{job_id}/{filename}` (seed 001).
-
-Keys are sanitised here, once: no absolute paths, no `..`, only a safe character set,
-so neither an uploaded file's name nor a worker's output name can escape the root.
-"""
+"""Local files (STORAGE_URL=file:///path, the default): one file per key under a root.
+Writes are atomic (a temp file, then a rename), so readers never see half a file."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
-import unicodedata
-from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+from comfygraph.storage.base import Chunks, ObjectInfo, StoredFile, Urls
+from comfygraph.storage.keys import StorageError, safe_key
 
-
-class StorageError(Exception):
-    pass
+READ_CHUNK = 256 * 1024
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    key: str
-    url: str
-    size: int
-
-
-def safe_name(name: str, *, default: str = "file") -> str:
-    """A file name reduced to [A-Za-z0-9._-], without leading dots or path parts."""
-    base = unicodedata.normalize("NFKD", name.replace("\\", "/").rsplit("/", 1)[-1])
-    cleaned = _UNSAFE.sub("_", base.encode("ascii", "ignore").decode()).strip("._")
-    return cleaned[:120] or default
-
-
-def safe_key(key: str) -> str:
-    parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        raise StorageError(f"unsafe storage key {key!r}")
-    return "/".join(safe_name(p) for p in parts)
-
-
-class LocalStorage:
-    """Files under `root`, public at `{base_url}/files/{key}`."""
+class LocalStorage(Urls):
+    """Files under `root`, served by the app at `{base_url}/files/{key}`."""
 
     def __init__(self, root: Path, base_url: str) -> None:
+        super().__init__(base_url)
         self.root = root.resolve()
-        self.base_url = base_url.rstrip("/")
 
     def path_for(self, key: str) -> Path:
         path = (self.root / safe_key(key)).resolve()
         if self.root not in path.parents:
-            raise StorageError(f"unsafe storage key {key!r}")
+            raise StorageError(f"unsafe storage key {key[:200]!r}")
         return path
 
-    def url_for(self, key: str) -> str:
-        return f"{self.base_url}/files/{safe_key(key)}"
-
-    def key_for_url(self, url: str) -> str | None:
-        """The key of a URL this storage handed out, or None for any other URL."""
-        prefix = f"{self.base_url}/files/"
-        if not url.startswith(prefix):
-            return None
-        try:
-            key = safe_key(url[len(prefix) :])
-        except StorageError:
-            return None
-        return key if self.path_for(key).is_file() else None
-
-    async def put(self, key: str, chunks: bytes | AsyncIterable[bytes]) -> StoredFile:
-        """Write atomically (temp file, then rename): readers never see half a file."""
+    async def put(self, key: str, chunks: Chunks, *, content_type: str | None = None) -> StoredFile:
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
         size = 0
         try:
@@ -90,6 +45,7 @@ class LocalStorage:
             os.replace(tmp, path)
         except BaseException:
             await asyncio.to_thread(Path(tmp).unlink, missing_ok=True)
+            await asyncio.to_thread(_remove_empty_parents, path.parent, self.root)
             raise
         relative = str(path.relative_to(self.root))
         return StoredFile(relative, self.url_for(relative), size)
@@ -97,11 +53,43 @@ class LocalStorage:
     async def read(self, key: str) -> bytes:
         return await asyncio.to_thread(self.path_for(key).read_bytes)
 
+    async def stream(self, key: str, *, start: int = 0) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(self.path_for(key).open, "rb")
+        try:
+            if start:
+                handle.seek(start)
+            while chunk := await asyncio.to_thread(handle.read, READ_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
 
-def open_storage(storage_url: str, base_url: str) -> LocalStorage:
-    parts = urlsplit(storage_url)
-    if parts.scheme == "file":
-        root = Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
-        root.mkdir(parents=True, exist_ok=True)
-        return LocalStorage(root, base_url)
-    raise StorageError(f"STORAGE_URL scheme {parts.scheme!r} is not supported yet (use file://)")
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            path = self.path_for(key)
+            stat = await asyncio.to_thread(path.stat)
+        except (StorageError, OSError):
+            return None
+        if not path.is_file():
+            return None
+        return ObjectInfo(safe_key(key), stat.st_size)
+
+    async def delete(self, key: str) -> None:
+        path = self.path_for(key)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await asyncio.to_thread(_remove_empty_parents, path.parent, self.root)
+
+    async def presign(self, key: str, ttl_seconds: int) -> str | None:
+        return None  # the app serves local files itself
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _remove_empty_parents(folder: Path, root: Path) -> None:
+    """Folders a refused write made for its key (uploads/{owner}/{random}) go too."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

@@ -31,7 +31,7 @@ from comfygraph.comfy.errors import (
     WorkerUnavailable,
 )
 from comfygraph.comfy.messages import PreviewImage
-from comfygraph.comfy.outputs import Store, collect, job_columns
+from comfygraph.comfy.outputs import job_columns
 from comfygraph.comfy.templates import TemplateSet, bind
 from comfygraph.comfy.workers import Worker, WorkerPool
 from comfygraph.db.assets import asset_id_for_job
@@ -40,7 +40,9 @@ from comfygraph.db.errors import IllegalTransition, NotFound
 from comfygraph.db.jobs import set_progress, transition, update_job
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.node_stats import TOTAL, load_node_stats, record_node_stats
+from comfygraph.storage import Storage
 from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.outputs import collect
 from comfygraph.studio.progress import ProgressModel
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class JobRunner:
     pool: asyncpg.Pool
     workers: WorkerPool
     templates: TemplateSet
-    store: Store
+    store: Storage
     events: JobEvents
     config: RunnerConfig = field(default_factory=RunnerConfig)
     listeners: list[Listener] = field(default_factory=list)  # called after a terminal state

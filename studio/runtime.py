@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from comfygraph.comfy.outputs import Store
 from comfygraph.comfy.templates import TemplateSet
 from comfygraph.comfy.workers import WorkerPool
+from comfygraph.storage import Storage
 from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.dispatcher import Dispatcher
 from comfygraph.studio.runner import JobRunner, RunnerConfig
@@ -43,7 +43,7 @@ class ComfyRuntime:
         pool: asyncpg.Pool,
         workers: Iterable[tuple[str, float | None]],
         templates: TemplateSet,
-        store: Store,
+        store: Storage,
         publish: Publish,
         lease_s: float = 30.0,
         job_timeout: float = 3600.0,

@@ -9,8 +9,9 @@ import asyncpg
 
 from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import TemplateSet
-from comfygraph.storage import LocalStorage
+from comfygraph.storage import Storage
 from comfygraph.studio.channels import JobEvents, Publish
+from comfygraph.studio.files import FileSigner
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.sessions import SessionPipeline
 
@@ -19,10 +20,11 @@ from comfygraph.studio.sessions import SessionPipeline
 class Services:
     pool: asyncpg.Pool
     templates: TemplateSet
-    storage: LocalStorage
+    storage: Storage
     comfy: ComfyRuntime
     bus: EventBus
     publish: Publish
+    files: FileSigner  # signs /files URLs for clients (studio/files.py)
 
     @property
     def events(self) -> JobEvents:

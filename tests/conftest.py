@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -50,3 +50,12 @@ async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
     p = await create_pool(dsn, min_size=2, max_size=8)
     yield p
     await p.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-protocol server (moto, its own process on a free port) for this session."""
+    from tests.s3server import moto_server
+
+    with moto_server() as url:
+        yield url

@@ -29,7 +29,6 @@ from typing import Any
 
 import asyncpg
 
-from comfygraph.comfy.outputs import Store
 from comfygraph.comfy.templates import TemplateSet
 from comfygraph.comfy.workers import WorkerPool
 from comfygraph.db import assets as db_assets
@@ -39,6 +38,7 @@ from comfygraph.db.errors import IllegalTransition, NotFound
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.visibility import Viewer, can_change_session
 from comfygraph.domain.statuses import TERMINAL
+from comfygraph.storage import Storage
 from comfygraph.studio.cancel import cancel_job
 from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.runner import JobRunner
@@ -79,7 +79,7 @@ def _invalid_state(session: asyncpg.Record, action: str) -> Outcome:
 class SessionPipeline:
     pool: asyncpg.Pool
     templates: TemplateSet
-    store: Store | None
+    store: Storage | None
     publish: Publish
     workers: WorkerPool | None = None
     wake: Callable[[], None] | None = None

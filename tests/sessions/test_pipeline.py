@@ -98,7 +98,7 @@ def test_images_cycle_views_with_the_consistency_seed(completed: dict) -> None:
     for image in images:
         assert image["status"] == "COMPLETED" and image["seed"] == 4242
         assert image["resolution"] == "1024x1024" and image["mimeType"] == "image/png"
-        assert image["fileSizeBytes"] > 0 and image["url"].endswith(".png")
+        assert image["fileSizeBytes"] > 0 and image["url"].split("?")[0].endswith(".png")
         assert image["storagePath"].startswith("workflows/product-image/")
         assert image["job"]["status"] == "COMPLETED"
         assert image["job"]["workflowName"] == "product-image"
@@ -148,7 +148,8 @@ async def test_compose_used_the_approved_clips_and_overlay_settings(
                WHERE id = (SELECT job_id FROM assets WHERE id = $1)""",
             row_id(final["id"]),
         )
-    assert parameters["clips"] == [clips[c]["url"] for c in completed["clip_order"]]
+    # Rows keep canonical URLs; clients see them signed.
+    assert parameters["clips"] == [clips[c]["url"].split("?")[0] for c in completed["clip_order"]]
     assert parameters["product_name"] == "Pink Runner"
     assert parameters["call_to_action"] == "Run now"
     assert (parameters["text_color"], parameters["text_font"]) == ("#FF3366", "BebasNeue-Regular")
