@@ -26,6 +26,10 @@ class SubmitJobInput:
     )
     session_id: strawberry.ID | None = strawberry.UNSET
     priority: int | None = 0
+    webhook_url: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Also POST this job's job.* events here (signed with Me.webhookSecret).",
+    )
 
 
 @strawberry.input

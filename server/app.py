@@ -24,6 +24,7 @@ from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
+from comfygraph.server.webhooks import webhook_sender
 from comfygraph.storage import open_storage
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
@@ -89,7 +90,9 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 max_attempts=settings.job_max_attempts,
                 supervisor=supervisor,
             )
-            services = Services(pool, templates, storage, comfy, bus, publish)
+            webhooks = webhook_sender(settings, pool, comfy.runner)
+            supervisor.start("webhooks", webhooks.loop)
+            services = Services(pool, templates, storage, comfy, bus, publish, webhooks)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
             await comfy.start()
             stack.push_async_callback(comfy.aclose)

@@ -13,6 +13,7 @@ from comfygraph.storage import LocalStorage
 from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.sessions import SessionPipeline
+from comfygraph.studio.webhooks import WebhookSender
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Services:
     comfy: ComfyRuntime
     bus: EventBus
     publish: Publish
+    webhooks: WebhookSender | None = None  # the app's outbox sender (None: no webhooks)
 
     @property
     def events(self) -> JobEvents:
