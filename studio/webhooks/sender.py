@@ -36,6 +36,7 @@ class SenderConfig:
     poll_interval: float = 1.0
     concurrency: int = 16
     progress_seconds: float = 5.0
+    hold_seconds: float = 40.0  # a claim's hold: longer than one attempt can take
 
 
 def backoff(attempt: int, config: SenderConfig) -> float:
@@ -68,7 +69,7 @@ class WebhookSender:
 
     async def loop(self) -> None:
         """Run forever: keep up to `concurrency` deliveries in flight."""
-        hold = self.config.timeout + 30.0
+        hold = max(self.config.hold_seconds, self.config.timeout + 1.0)
         inflight: set[asyncio.Task[None]] = set()
         try:
             while True:
