@@ -26,6 +26,7 @@ from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.server.webhooks import webhook_sender
 from comfygraph.storage import open_storage
+from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
@@ -78,7 +79,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 pool=pool,
                 workers=[(w.url, w.price_per_hour) for w in settings.comfy_workers],
                 templates=templates,
-                store=storage,
+                store=output_store(storage, keep_metadata=settings.keep_output_metadata),
                 publish=publish,
                 lease_s=settings.lease_seconds,
                 job_timeout=settings.job_timeout_seconds,

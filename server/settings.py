@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     #: deliveries one replica has in flight at once
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
 
+    #: store outputs with the metadata the worker embedded (PNG prompt/workflow, WebP EXIF)
+    keep_output_metadata: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:

@@ -4,6 +4,7 @@ a loopback receiver; every delivery is verified with the `standardwebhooks` veri
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from tests.mutations.conftest import App
@@ -70,7 +72,7 @@ def events_for(receiver: Receiver, path: str, job: str) -> list[Received]:
 
 
 async def test_a_completed_job_is_delivered_signed_to_its_owner_and_global_endpoints(
-    app: App, receiver: Receiver
+    app: App, receiver: Receiver, emulator_url: str
 ) -> None:
     mine = await endpoint(app, "alice", f"{receiver.url}/alice", ["job.completed", "job.progress"])
     glob = await endpoint(
@@ -98,7 +100,14 @@ async def test_a_completed_job_is_delivered_signed_to_its_owner_and_global_endpo
     outputs = payload["data"]["outputs"]
     assert outputs and outputs[0]["kind"] == "IMAGE"
     async with httpx.AsyncClient() as http:  # the URL serves the stored file
-        assert (await http.get(outputs[0]["url"])).status_code == 200
+        stored = await http.get(outputs[0]["url"])
+        assert stored.status_code == 200
+        # ... without the workflow the worker embedded in it (issue 15, clean outputs)
+        original = await http.get(
+            f"{emulator_url}/view", params={"filename": outputs[0]["filename"], "type": "output"}
+        )
+    assert "prompt" in Image.open(io.BytesIO(original.content)).text  # type: ignore[attr-defined]
+    assert Image.open(io.BytesIO(stored.content)).text == {}  # type: ignore[attr-defined]
     # the global endpoint verifies with its own secret, not alice's
     g = events_for(receiver, "/global", job)[0]
     assert verified(glob["secret"], g)["data"]["id"] == job
