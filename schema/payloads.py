@@ -47,6 +47,11 @@ class CreateSessionInput:
     text_font: str | None = strawberry.UNSET
     background_music_enabled: bool | None = False
     music_genre: str | None = strawberry.UNSET
+    music_url: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="An uploaded AUDIO file (uploadFile's url): the final video's music when "
+        "backgroundMusicEnabled.",
+    )
 
 
 @strawberry.type

@@ -30,6 +30,7 @@ from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
+from comfygraph.studio.sessions.sweep import settle_loop
 from comfygraph.studio.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             supervisor.start("webhooks", webhooks.loop)
             services = Services(pool, templates, storage, comfy, bus, publish, webhooks)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
+            supervisor.start(
+                "session-settle",
+                lambda: settle_loop(services.sessions(), settings.session_settle_interval),
+            )
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
 
     #: store outputs with the metadata the worker embedded (PNG prompt/workflow, WebP EXIF)
     keep_output_metadata: bool = False
+    #: every running session is settled this often (one replica at a time)
+    session_settle_interval: float = Field(default=3.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
