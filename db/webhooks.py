@@ -253,7 +253,8 @@ async def attempts_of(
 
 async def get_delivery(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT d.*, e.user_id AS endpoint_user_id FROM webhook_deliveries d
+        """SELECT d.*, e.user_id AS endpoint_user_id, e.deleted_at AS endpoint_deleted_at
+             FROM webhook_deliveries d
              LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1""",
         delivery_id,
     )

@@ -236,7 +236,7 @@ async def redeliver_webhook(
             else found["endpoint_user_id"] == viewer.user_id
             or (found["endpoint_user_id"] is None and viewer.is_admin)
         )
-        if found is None or not owner_ok:
+        if found is None or not owner_ok or found["endpoint_deleted_at"] is not None:
             message = "no webhook delivery with this id"
             return WebhookDeliveryPayload(user_errors=[user_error(NOT_FOUND, message, ["id"])])
         row = await db.redeliver(conn, uid)
