@@ -182,3 +182,24 @@ async def active_session_jobs(
     )
     rows = await conn.fetch(union, session_id)
     return [(OutputType(r["kind"]), r["id"]) for r in rows]
+
+
+SETTLE_LOCK = 0x5E7715  # pg advisory lock: one replica settles sessions at a time
+
+
+async def try_settle_lock(conn: asyncpg.Connection) -> bool:
+    """Take the settler's lock for this transaction; False when another replica has it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SETTLE_LOCK))
+
+
+async def running_session_ids(
+    conn: asyncpg.Connection, statuses: list[str], *, limit: int = 500
+) -> list[uuid.UUID]:
+    """Sessions in a running stage, least recently changed first."""
+    rows = await conn.fetch(
+        """SELECT id FROM sessions WHERE status = ANY($1::text[]) AND deleted_at IS NULL
+            ORDER BY updated_at LIMIT $2""",
+        statuses,
+        limit,
+    )
+    return [r["id"] for r in rows]

@@ -10,6 +10,7 @@ progress_state, previews and execution_interrupted, which are broadcast then.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import traceback
@@ -100,6 +101,12 @@ class PromptRun:
         self.prompt_id = prompt_id
         self.prompt = prompt
         self.client_id: str | None = extra_data.get("client_id")
+        # What SaveImage embeds in every PNG: the API-format graph as "prompt", and each
+        # extra_data.extra_pnginfo entry (the UI's "workflow") under its own key.
+        extra = extra_data.get("extra_pnginfo")
+        self.metadata: dict[str, str] = {"prompt": json.dumps(prompt)}
+        if isinstance(extra, dict):
+            self.metadata.update({str(k): json.dumps(v) for k, v in extra.items()})
         self.messages: list[list[Any]] = []
         self.executed: list[str] = []
         self.ui_outputs: dict[str, Ui] = {}
@@ -266,6 +273,7 @@ class NodeRun:
         self.node_id = node_id
         self.prompt_id = run.prompt_id
         self.files = run.executor.files
+        self.metadata = run.metadata
 
     async def work(self, seconds: float) -> None:
         await asyncio.sleep(self._run.executor.faults.seconds(seconds))

@@ -7,11 +7,11 @@ import io
 import math
 import struct
 import wave
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps, ImageSequence, PngImagePlugin
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,39 @@ def preview_jpeg(image: Image.Image, max_size: int = 512) -> bytes:
     return out.getvalue()
 
 
-def write_png(path: Path, image: Image.Image, compress_level: int = 4) -> None:
-    image.save(path, format="PNG", compress_level=compress_level)
+def write_png(
+    path: Path,
+    image: Image.Image,
+    compress_level: int = 4,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """As ComfyUI's SaveImage: one tEXt chunk per metadata entry ("prompt", "workflow")."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(key, value)
+    image.save(path, format="PNG", compress_level=compress_level, pnginfo=info)
 
 
 def write_webp(
-    path: Path, frames: Sequence[Image.Image], fps: float, *, lossless: bool, quality: int
+    path: Path,
+    frames: Sequence[Image.Image],
+    fps: float,
+    *,
+    lossless: bool,
+    quality: int,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """ComfyUI's SaveAnimatedWEBP: one file, `int(1000 / fps)` ms per frame."""
+    """ComfyUI's SaveAnimatedWEBP: one file, `int(1000 / fps)` ms per frame, the prompt
+    in EXIF tag 0x0110 ("prompt:{json}") and each extra entry from 0x010F downwards."""
     first, rest = frames[0], list(frames[1:])
+    exif = first.getexif()
+    tag = 0x010F
+    for key, value in (metadata or {}).items():
+        if key == "prompt":
+            exif[0x0110] = f"prompt:{value}"
+        else:
+            exif[tag] = f"{key}:{value}"
+            tag -= 1
     # method 0 (fastest) whatever the node asked: the bytes differ, the shape does not.
     first.save(
         path,
@@ -120,6 +144,7 @@ def write_webp(
         lossless=lossless,
         quality=quality,
         method=0,
+        exif=exif,
     )
 
 

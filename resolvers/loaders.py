@@ -15,6 +15,7 @@ from comfygraph.db import costs as db_costs
 from comfygraph.db import queue as db_queue
 from comfygraph.db import sessions as db_sessions
 from comfygraph.db import users as db_users
+from comfygraph.db import webhooks as db_webhooks
 from comfygraph.db.feed import jobs_by_ids
 from comfygraph.db.kinds import OutputType as Kind
 from comfygraph.db.visibility import Viewer, can_see_asset, can_see_job, can_see_session
@@ -67,6 +68,11 @@ class Loaders:
     @cached_property
     def cost_breakdowns(self) -> DataLoader[uuid.UUID, list[CostLine]]:
         return DataLoader(self._cost_breakdowns)
+
+    async def webhook_secret(self, user_id: uuid.UUID) -> str | None:
+        """Not batched: only ever asked for the viewer themselves."""
+        async with self.db.acquire() as conn:
+            return await db_webhooks.get_user_secret(conn, user_id)
 
     async def _users(self, ids: Sequence[uuid.UUID]) -> list[User | None]:
         async with self.db.acquire() as conn:

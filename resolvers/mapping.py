@@ -135,6 +135,7 @@ def session_from_row(row: Row) -> Session:
         text_font=row["text_font"],
         background_music_enabled=row["background_music_enabled"],
         music_genre=row["music_genre"],
+        music_url=row["music_url"],
         num_images_requested=row["num_images_requested"],
         clip_duration_seconds=float(row["clip_duration_seconds"]),
         total_cost=float(row["total_cost"]),

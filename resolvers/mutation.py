@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from comfygraph.resolvers import job_mutations, session_mutations, submit, uploads, users
+from comfygraph.resolvers import (
+    job_mutations,
+    session_mutations,
+    submit,
+    track,
+    uploads,
+    users,
+    webhooks,
+)
 
 
 @strawberry.type
@@ -40,3 +48,13 @@ class Mutation:
     delete_session = strawberry.mutation(resolver=session_mutations.delete_session)
 
     login = strawberry.mutation(resolver=users.login)
+
+    track_comfy_job = strawberry.mutation(
+        resolver=track.track_comfy_job,
+        description="Follow a prompt queued directly on a configured worker as a job (queued, "
+        "running or finished); the same prompt again answers the same job.",
+    )
+    create_webhook_endpoint = strawberry.mutation(resolver=webhooks.create_webhook_endpoint)
+    delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
+    rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
+    redeliver_webhook = strawberry.mutation(resolver=webhooks.redeliver_webhook)

@@ -9,6 +9,7 @@ from comfygraph.resolvers import jobs as job_resolvers
 from comfygraph.resolvers import nodes as node_resolvers
 from comfygraph.resolvers import sessions as session_resolvers
 from comfygraph.resolvers import users as user_resolvers
+from comfygraph.resolvers import webhooks as webhook_resolvers
 
 
 @strawberry.type
@@ -29,3 +30,5 @@ class Query:
     session = strawberry.field(resolver=session_resolvers.session)
     sessions = strawberry.field(resolver=session_resolvers.sessions)
     me = strawberry.field(resolver=user_resolvers.me)
+    webhook_endpoints = strawberry.field(resolver=webhook_resolvers.webhook_endpoints)
+    webhook_deliveries = strawberry.field(resolver=webhook_resolvers.webhook_deliveries)

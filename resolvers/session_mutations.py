@@ -77,6 +77,7 @@ async def create_session(
         text_font=given(input.text_font),
         background_music_enabled=given(input.background_music_enabled),
         music_genre=given(input.music_genre),
+        music_url=given(input.music_url),
     )
     return _payload(await pipeline.create(viewer, spec))
 

@@ -24,13 +24,16 @@ import strawberry
 
 from comfygraph.db.jobs import get_job
 from comfygraph.db.visibility import Viewer, can_change_job
+from comfygraph.db.webhooks import user_secret
 from comfygraph.domain.statuses import TERMINAL
 from comfygraph.resolvers.args import given, job_id, session_id
 from comfygraph.resolvers.mapping import job_from_row
+from comfygraph.resolvers.webhooks import check_webhook_url
 from comfygraph.schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
 from comfygraph.studio.files import allowed_inputs, canonical
 from comfygraph.studio.submit import JobRequest, Submitted, submit
+from comfygraph.studio.webhooks import new_secret
 
 if TYPE_CHECKING:
     from comfygraph.resolvers.context import Context
@@ -53,6 +56,11 @@ async def submit_job(
         session_uid = None if session is None else session_id(session)
     except ApiError as exc:
         return SubmitJobPayload(user_errors=[user_error(exc.code, exc.message, ["sessionId"])])
+    webhook_url = given(input.webhook_url)
+    if webhook_url is not None:
+        bad = await one_off_webhook(info.context, viewer, webhook_url)
+        if bad is not None:
+            return SubmitJobPayload(user_errors=[bad])
     request = JobRequest(
         workflow_name=input.workflow_name,
         parameters=input.parameters,
@@ -60,8 +68,20 @@ async def submit_job(
         idempotency_key=given(input.idempotency_key),
         session_id=session_uid,
         priority=input.priority or 0,
+        extra={"webhook_url": webhook_url} if webhook_url else {},
     )
     return await _submit(info.context, viewer, request)
+
+
+async def one_off_webhook(ctx: Context, viewer: Viewer, url: str) -> UserError | None:
+    """A userError when `url` may not receive webhooks; else make sure the viewer has
+    the secret that signs their one-off deliveries."""
+    bad = await check_webhook_url(ctx, url, ["webhookUrl"])
+    if bad is None:
+        assert viewer.user_id is not None
+        async with ctx.pool.acquire() as conn:
+            await user_secret(conn, viewer.user_id, new_secret())
+    return bad
 
 
 async def retry_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> SubmitJobPayload:

@@ -16,6 +16,8 @@ import strawberry
 from comfygraph.schema.errors import INVALID_ID, ApiError
 
 NODE_TYPES = frozenset({"VideoJob", "ImageJob", "TextJob", "AudioJob", "Session", "Asset", "User"})
+# Ids of objects that are not Nodes (node(id) does not fetch them) but share the encoding.
+OTHER_ID_TYPES = frozenset({"WebhookEndpoint", "WebhookDelivery"})
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
@@ -54,7 +56,7 @@ def _decode(value: str) -> tuple[str, uuid.UUID] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     type_name, sep, rest = raw.partition(":")
-    if not sep or type_name not in NODE_TYPES:
+    if not sep or type_name not in NODE_TYPES | OTHER_ID_TYPES:
         return None
     try:
         uid = uuid.UUID(rest)

@@ -26,6 +26,10 @@ class SubmitJobInput:
     )
     session_id: strawberry.ID | None = strawberry.UNSET
     priority: int | None = 0
+    webhook_url: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Also POST this job's job.* events here (signed with Me.webhookSecret).",
+    )
 
 
 @strawberry.input
@@ -43,6 +47,11 @@ class CreateSessionInput:
     text_font: str | None = strawberry.UNSET
     background_music_enabled: bool | None = False
     music_genre: str | None = strawberry.UNSET
+    music_url: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="An uploaded AUDIO file (uploadFile's url): the final video's music when "
+        "backgroundMusicEnabled.",
+    )
 
 
 @strawberry.type

@@ -51,6 +51,7 @@ class Session(Node):
     text_font: str | None
     background_music_enabled: bool
     music_genre: str | None
+    music_url: str | None
     num_images_requested: int
     clip_duration_seconds: float
     total_cost: float

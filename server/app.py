@@ -27,11 +27,14 @@ from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
+from comfygraph.server.webhooks import webhook_sender
 from comfygraph.storage import S3Options, open_storage
+from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
+from comfygraph.studio.sessions.sweep import settle_loop
 from comfygraph.studio.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -96,7 +99,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 pool=pool,
                 workers=[(w.url, w.price_per_hour) for w in settings.comfy_workers],
                 templates=templates,
-                store=storage,
+                store=output_store(storage, keep_metadata=settings.keep_output_metadata),
                 publish=publish,
                 lease_s=settings.lease_seconds,
                 job_timeout=settings.job_timeout_seconds,
@@ -114,8 +117,20 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 ttl_seconds=settings.file_url_ttl_seconds,
                 public_ttl_seconds=settings.public_file_url_ttl_seconds,
             )
-            services = Services(pool, templates, storage, comfy, bus, publish, files)
+            webhooks = webhook_sender(settings, pool, comfy.runner)
+            webhooks.signer = FileSigner(  # a receiver may fetch a file a day later
+                storage,
+                settings.effective_jwt_secret(),
+                ttl_seconds=max(settings.file_url_ttl_seconds, 86400),
+                public_ttl_seconds=max(settings.public_file_url_ttl_seconds, 86400),
+            )
+            supervisor.start("webhooks", webhooks.loop)
+            services = Services(pool, templates, storage, comfy, bus, publish, files, webhooks)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
+            supervisor.start(
+                "session-settle",
+                lambda: settle_loop(services.sessions(), settings.session_settle_interval),
+            )
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)

@@ -134,6 +134,28 @@ class Settings(BaseSettings):
     public_file_url_ttl_seconds: int = Field(default=7 * 86400, ge=10, le=366 * 86400)
     #: on S3, /files redirects to a presigned URL that lasts this long
     s3_presign_seconds: int = Field(default=300, ge=10, le=7 * 86400)
+    # Signed webhooks (studio/webhooks/).
+    #: a failed delivery is retried (exponential backoff with jitter) for this long
+    webhook_retry_hours: float = Field(default=24.0, gt=0)
+    #: job.progress is sent at most once per job and endpoint this often
+    webhook_progress_seconds: float = Field(default=5.0, gt=0)
+    #: webhook URLs may resolve to loopback/private/link-local/metadata addresses
+    webhook_allow_private: bool = False
+    #: hosts that may receive webhooks over plain http (comma-separated)
+    webhook_allow_http_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    #: one delivery attempt (connect to last byte)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    #: first retry delay, doubling per attempt up to an hour
+    webhook_backoff_initial: float = Field(default=10.0, gt=0)
+    #: look for due deliveries this often when nothing woke the sender
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    #: deliveries one replica has in flight at once
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+
+    #: store outputs with the metadata the worker embedded (PNG prompt/workflow, WebP EXIF)
+    keep_output_metadata: bool = False
+    #: every running session is settled this often (one replica at a time)
+    session_settle_interval: float = Field(default=3.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -166,6 +188,12 @@ class Settings(BaseSettings):
         if v is not None and len(v) < 16:
             raise ValueError("must be at least 16 characters")
         return v
+
+    @field_validator("webhook_allow_http_hosts", mode="before")
+    @classmethod
+    def _http_hosts(cls, v: Any) -> tuple[str, ...]:
+        items = v if isinstance(v, tuple | list) else str(v or "").split(",")
+        return tuple(h.strip().lower() for h in items if h.strip())
 
     @field_validator("comfy_workers", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from comfygraph.studio.channels import JobEvents, Publish
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.sessions import SessionPipeline
+from comfygraph.studio.webhooks import WebhookSender
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Services:
     bus: EventBus
     publish: Publish
     files: FileSigner  # signs /files URLs for clients (studio/files.py)
+    webhooks: WebhookSender | None = None  # the app's outbox sender (None: no webhooks)
 
     @property
     def events(self) -> JobEvents:

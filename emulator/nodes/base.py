@@ -29,6 +29,7 @@ class NodeContext(Protocol):
     node_id: str
     prompt_id: str
     files: Files
+    metadata: dict[str, str]  # PNG text chunks / WebP EXIF that ComfyUI's savers embed
 
     async def work(self, seconds: float) -> None:
         """Spend simulated GPU time (divided by the emulator's speed)."""

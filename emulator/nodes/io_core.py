@@ -96,14 +96,20 @@ async def load_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 
 
 def _save_images(
-    files: Files, folder: Path, kind: str, prefix: str, images: Images, level: int
+    files: Files,
+    folder: Path,
+    kind: str,
+    prefix: str,
+    images: Images,
+    level: int,
+    metadata: dict[str, str] | None = None,
 ) -> list[dict[str, str]]:
     first = images[0]
     where = files.save_path(prefix, folder, first.width, first.height)
     results, counter = [], where.counter
     for number, image in enumerate(images):
         name = f"{where.filename.replace('%batch_num%', str(number))}_{counter:05}_.png"
-        media.write_png(where.folder / name, image, level)
+        media.write_png(where.folder / name, image, level, metadata)
         results.append({"filename": name, "subfolder": where.subfolder, "type": kind})
         counter += 1
     return results
@@ -111,13 +117,13 @@ def _save_images(
 
 async def save_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     args = (ctx.files, ctx.files.output, "output", i["filename_prefix"], i["images"], 4)
-    return done(ui={"images": await ctx.offload(_save_images, *args)})
+    return done(ui={"images": await ctx.offload(_save_images, *args, ctx.metadata)})
 
 
 async def preview_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     prefix = "ComfyUI_temp_" + "".join(random.choice(string.ascii_lowercase) for _ in range(5))
     args = (ctx.files, ctx.files.temp, "temp", prefix, i["images"], 1)
-    return done(ui={"images": await ctx.offload(_save_images, *args)})
+    return done(ui={"images": await ctx.offload(_save_images, *args, ctx.metadata)})
 
 
 def _save_webp(ctx: NodeContext, i: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +133,12 @@ def _save_webp(ctx: NodeContext, i: dict[str, Any]) -> dict[str, Any]:
     )
     name = f"{where.filename}_{where.counter:05}_.webp"
     media.write_webp(
-        where.folder / name, images, i["fps"], lossless=i["lossless"], quality=i["quality"]
+        where.folder / name,
+        images,
+        i["fps"],
+        lossless=i["lossless"],
+        quality=i["quality"],
+        metadata=ctx.metadata,
     )
     file = {"filename": name, "subfolder": where.subfolder, "type": "output"}
     return {"images": [file], "animated": [len(images) != 1]}

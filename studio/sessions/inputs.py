@@ -9,13 +9,14 @@ Every bad field is reported on its own, with a path relative to the input (e.g.
   TOO_LONG       a text longer than the pipeline's workflows (or the table) take
   INVALID_FORMAT textColor not #RRGGBB; a blank style keyword
   INVALID_CHOICE textFont not one of compose-ad's fonts; an unknown productCategory
+  INVALID_FILE   musicUrl not an uploaded audio file
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -53,10 +54,18 @@ class SessionSpec:
     text_font: str | None = None
     background_music_enabled: bool | None = None
     music_genre: str | None = None
+    music_url: str | None = None  # an uploaded AUDIO file: the final video's music
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 
 
 def session_columns(
-    spec: SessionSpec, *, fonts: Sequence[str], rng: random.Random | None = None
+    spec: SessionSpec,
+    *,
+    fonts: Sequence[str],
+    rng: random.Random | None = None,
+    is_stored_file: Callable[[str], bool] | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The sessions columns for `spec` (defaults filled in, a random consistency seed when
     none is given), and one Problem per bad field."""
@@ -106,6 +115,11 @@ def session_columns(
     font = (spec.text_font or "").strip() or None
     if font is not None and font not in fonts:
         bad("INVALID_CHOICE", f"textFont must be one of {', '.join(fonts)}", "textFont")
+    music = (spec.music_url or "").strip() or None
+    if music is not None and not (
+        music.lower().endswith(AUDIO_SUFFIXES) and (is_stored_file is None or is_stored_file(music))
+    ):
+        bad("INVALID_FILE", "musicUrl must be the URL of an uploaded audio file", "musicUrl")
     columns: dict[str, Any] = {
         "user_product_prompt": prompt,
         "user_video_prompt": text(spec.user_video_prompt, "userVideoPrompt", MAX_PROMPT),
@@ -120,5 +134,6 @@ def session_columns(
         "text_font": font,
         "background_music_enabled": bool(spec.background_music_enabled),
         "music_genre": text(spec.music_genre, "musicGenre", MAX_GENRE),
+        "music_url": music,
     }
     return columns, problems

@@ -99,7 +99,9 @@ class SessionPipeline:
         assert viewer.user_id is not None, "callers check that the viewer is signed in"
         compose = self.templates.get(FINAL.workflow)
         font = compose.parameter("text_font") if compose else None
-        columns, problems = session_columns(spec, fonts=(font.choices or ()) if font else ())
+        columns, problems = session_columns(
+            spec, fonts=(font.choices or ()) if font else (), is_stored_file=self._is_stored
+        )
         if problems:
             return Outcome(problems=problems)
         async with self.pool.acquire() as conn:
