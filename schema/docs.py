@@ -23,6 +23,10 @@ _JOB = "the id of a job (VideoJob, ImageJob, TextJob or AudioJob)"
 _SESSION_ID = "The id of the session (Session.id)."
 
 TYPES = {
+    "WebhookEndpoint": "A URL that receives signed (Standard Webhooks) events.",
+    "WebhookEndpointPayload": "The endpoint created or changed, or why not.",
+    "CreateWebhookEndpointInput": "Where to send events, and which.",
+    "WebhookDeliveryPayload": "The delivery queued again, or why not.",
     "Query": "Everything a client reads. Jobs and sessions are filtered by what the viewer "
     "may see: their own, public jobs, everything for an admin.",
     "Mutation": "Everything a client changes. Expected failures come back as `userErrors` "
@@ -68,6 +72,38 @@ TYPES = {
 }
 
 FIELDS = {
+    "Query.webhookEndpoints": "The viewer's webhook endpoints (an admin's include global ones).",
+    "Query.webhookDeliveries": "The newest deliveries to one of the viewer's endpoints.",
+    "Session.musicUrl": "The uploaded audio file the final video is scored with.",
+    "WebhookEndpoint.url": "Where deliveries are POSTed (https).",
+    "WebhookEndpoint.createdAt": "When it was created.",
+    "WebhookEndpoint.disabledReason": "Why nothing more is sent, when disabled.",
+    "WebhookDelivery.event": "The event type, e.g. job.completed.",
+    "WebhookDelivery.attemptCount": "How many times it was sent.",
+    "WebhookDelivery.lastStatusCode": "The HTTP status of the last attempt.",
+    "WebhookDelivery.lastError": "Why the last attempt failed, when it did.",
+    "WebhookDelivery.createdAt": "When the event happened.",
+    "WebhookDelivery.nextAttemptAt": "When it is tried again, while pending.",
+    "WebhookDelivery.deliveredAt": "When a receiver answered 2xx.",
+    "WebhookDelivery.attempts": "Every attempt, oldest first.",
+    "WebhookAttempt.attemptedAt": "When it was sent.",
+    "WebhookAttempt.statusCode": "The receiver's HTTP status (none when it did not answer).",
+    "WebhookAttempt.latencyMs": "From sending to the answer.",
+    "WebhookAttempt.error": "Why it failed, when it did.",
+    "Mutation.createWebhookEndpoint": "Receive signed events at a URL; the answer holds "
+    "its signing secret.",
+    "Mutation.deleteWebhookEndpoint": "Stop sending to an endpoint.",
+    "Mutation.rotateWebhookSecret": "A new signing secret; the old one also signs for 24 hours.",
+    "Mutation.redeliverWebhook": "Send a delivery again, with the same webhook-id.",
+    "TrackComfyJobInput.promptId": "The prompt_id the worker's POST /prompt answered.",
+    "TrackComfyJobInput.parameters": "The parameters the prompt was built with.",
+    "TrackComfyJobInput.public": "Show the job in the public feed.",
+    "TrackComfyJobInput.sessionId": "The session the job belongs to, if any.",
+    "CreateWebhookEndpointInput.url": "Where to POST deliveries (https).",
+    "CreateWebhookEndpointInput.events": "Which events: job.completed, job.failed, "
+    "job.cancelled, job.progress, session.completed, session.failed.",
+    "WebhookEndpointPayload.endpoint": "The endpoint, when it succeeded.",
+    "WebhookDeliveryPayload.delivery": "The delivery, when it succeeded.",
     "Query.node": "Any object by its global id; null if it does not exist or is hidden.",
     "Query.nodes": "Several objects by id, in the same order (null for each unknown one).",
     "Query.videoJobs": "The video jobs of the feed.",
@@ -271,6 +307,12 @@ FIELDS = {
 }
 
 ARGUMENTS = {
+    "Query.webhookDeliveries(endpointId)": "The endpoint's id.",
+    "Mutation.trackComfyJob(input)": "The worker, the prompt id and what it was built from.",
+    "Mutation.createWebhookEndpoint(input)": "The URL and events.",
+    "Mutation.deleteWebhookEndpoint(id)": "The endpoint's id.",
+    "Mutation.rotateWebhookSecret(id)": "The endpoint's id.",
+    "Mutation.redeliverWebhook(id)": "The delivery's id.",
     "Query.node(id)": "A global id.",
     "Query.nodes(ids)": "Global ids.",
     "Query.job(id)": "The job's id.",

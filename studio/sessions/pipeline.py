@@ -41,6 +41,7 @@ from comfygraph.domain.statuses import TERMINAL
 from comfygraph.storage import Storage
 from comfygraph.studio.cancel import cancel_job
 from comfygraph.studio.channels import JobEvents, Publish
+from comfygraph.studio.files import may_use
 from comfygraph.studio.runner import JobRunner
 from comfygraph.studio.sessions import plan, states
 from comfygraph.studio.sessions.channels import SessionEvents
@@ -99,8 +100,12 @@ class SessionPipeline:
         assert viewer.user_id is not None, "callers check that the viewer is signed in"
         compose = self.templates.get(FINAL.workflow)
         font = compose.parameter("text_font") if compose else None
+        music = (spec.music_url or "").strip()
+        music_ok = bool(music) and await self._may_use(viewer, music)
         columns, problems = session_columns(
-            spec, fonts=(font.choices or ()) if font else (), is_stored_file=self._is_stored
+            spec,
+            fonts=(font.choices or ()) if font else (),
+            is_stored_file=lambda url: music_ok and url == music,
         )
         if problems:
             return Outcome(problems=problems)
@@ -501,6 +506,14 @@ class SessionPipeline:
 
     def _is_stored(self, url: str) -> bool:
         return self.store is not None and self.store.key_for_url(url) is not None
+
+    async def _may_use(self, viewer: Viewer, url: str) -> bool:
+        """The viewer's own upload (or a file of a job they may see) that exists."""
+        key = self._storage_key(url)
+        if key is None or self.store is None:
+            return False
+        async with self.pool.acquire() as conn:
+            return await may_use(conn, self.store, viewer, key)
 
     def _storage_key(self, url: str) -> str | None:
         return None if self.store is None else self.store.key_for_url(url)

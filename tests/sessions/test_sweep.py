@@ -55,12 +55,15 @@ async def test_music_url_must_be_an_uploaded_audio_file(
         user = await make_user(conn)
     viewer = Viewer(user["id"])
     sessions = pipeline(pool, store, Recorder())
-    song = await store.put("uploads/x/song.mp3", b"ID3" + b"\0" * 64)
-    picture = await store.put("uploads/x/pic.png", b"\x89PNG")
+    song = await store.put(f"uploads/{user['id'].hex}/song.mp3", b"ID3" + b"\0" * 64)
+    other_song = await store.put("uploads/00000000000000000000000000000001/a.mp3", b"ID3")
+    picture = await store.put(f"uploads/{user['id'].hex}/pic.png", b"\x89PNG")
     for url in (
         "https://elsewhere.example/song.mp3",
         picture.url,
         "http://files.test/files/no.mp3",
+        f"http://files.test/files/uploads/{user['id'].hex}/missing.mp3",
+        other_song.url,  # somebody else's upload
     ):
         spec = SessionSpec(user_product_prompt="a mug", music_url=url)
         outcome = await sessions.create(viewer, spec)
