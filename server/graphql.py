@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult as StrawberryResult
 
+from comfygraph.resolvers.compiled import CompiledExecution, Compiler
 from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
@@ -74,8 +76,11 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, settings: Settings) -> None:
+        # Compiled plans run after the gate, i.e. after every parse/validation rule.
+        self.compiler = Compiler()
+        compiled = [partial(CompiledExecution, self.compiler)] if settings.compiled_queries else []
         super().__init__(
-            build_schema(extensions=[AuthGate]),
+            build_schema(extensions=[AuthGate, *compiled]),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     #: full collections (server/realtime/gcpolicy.py); 0 turns that off
     ws_gc_freeze_connections: int = Field(default=500, ge=0)
 
+    # Compiled execution (resolvers/compiled): known queries run as cached plans.
+    #: off: every query runs through the interpreter (to compare, or to rule it out)
+    compiled_queries: bool = True
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
