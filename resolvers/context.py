@@ -21,6 +21,7 @@ from comfygraph.resolvers.request_db import RequestConnection
 from comfygraph.schema.pagination import CursorCodec
 from comfygraph.studio.auth import (
     AuthError,
+    TokenVerifier,
     bearer_token,
     decode_token,
     issue_token,
@@ -35,10 +36,11 @@ class Keys:
 
     jwt_secret: str
     cursors: CursorCodec
+    tokens: TokenVerifier
 
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
-        return cls(secret, CursorCodec(secret))
+        return cls(secret, CursorCodec(secret), TokenVerifier(secret))
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,15 @@ class ApiLimits:
     resync_jobs: int
 
 
-def viewer_from_header(secret: str, authorization: str | None) -> Viewer:
+def viewer_from_header(secret: str | TokenVerifier, authorization: str | None) -> Viewer:
     """The viewer an `Authorization` header names (anonymous without one); AuthError for
-    a malformed, expired or wrongly signed token."""
+    a malformed, expired or wrongly signed token. A TokenVerifier remembers tokens."""
     token = bearer_token(authorization)
-    return ANONYMOUS if token is None else viewer_from_claims(decode_token(secret, token))
+    if token is None:
+        return ANONYMOUS
+    if isinstance(secret, TokenVerifier):
+        return viewer_from_claims(secret.verify(token))
+    return viewer_from_claims(decode_token(secret, token))
 
 
 @dataclass

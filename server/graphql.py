@@ -118,7 +118,7 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(request, WebSocket):
             try:
                 context.viewer = viewer_from_header(
-                    self.keys.jwt_secret, request.headers.get("authorization")
+                    self.keys.tokens, request.headers.get("authorization")
                 )
             except AuthError as exc:
                 context.auth_error = exc
@@ -154,7 +154,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            viewer = viewer_from_header(self.keys.jwt_secret, header if header else None)
+            viewer = viewer_from_header(self.keys.tokens, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
         if viewer.anonymous and not context.limits.allow_anonymous:

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # Compiled execution (resolvers/compiled): known queries run as cached plans.
     #: off: every query runs through the interpreter (to compare, or to rule it out)
     compiled_queries: bool = True
+    #: asyncpg's session reset on every pool release (off: no round trip; db/pool.py)
+    db_pool_full_reset: bool = False
 
     @field_validator("database_url")
     @classmethod
