@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from comfygraph.db.visibility import ANONYMOUS, Viewer
 from comfygraph.resolvers.feeds import Feeds
 from comfygraph.resolvers.loaders import Loaders
-from comfygraph.resolvers.request_db import RequestConnection
+from comfygraph.resolvers.request_db import FairGate, RequestConnection
 from comfygraph.schema.pagination import CursorCodec
 from comfygraph.studio.auth import (
     AuthError,
@@ -74,6 +74,8 @@ class Context:
     viewer: Viewer = ANONYMOUS
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+    #: first come, first served admission to the pool for requests (one per app)
+    gate: FairGate | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -81,7 +83,7 @@ class Context:
 
     @cached_property
     def db(self) -> RequestConnection:
-        return RequestConnection(self.pool)
+        return RequestConnection(self.pool, self.gate)
 
     @cached_property
     def loaders(self) -> Loaders:

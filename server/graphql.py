@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult as StrawberryResult
 
 from comfygraph.resolvers.compiled import CompiledExecution, Compiler
 from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
+from comfygraph.resolvers.request_db import FairGate
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
@@ -98,6 +99,13 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.realtime = Realtime(settings, self.schema)
 
+    def _gate(self, pool: Any) -> FairGate:
+        """Requests take the pool's connections in arrival order (resolvers/request_db)."""
+        gate = getattr(self, "_pool_gate", None)
+        if gate is None or gate[0] is not pool:
+            gate = self._pool_gate = (pool, FairGate(pool.get_max_size()))
+        return gate[1]
+
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
 
@@ -114,6 +122,7 @@ class GraphQLView(GraphQL[Context, None]):
             services=state.services,
             keys=self.keys,
             limits=self.limits,
+            gate=self._gate(state.services.pool),
         )
         if not isinstance(request, WebSocket):
             try:
