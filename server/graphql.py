@@ -32,6 +32,7 @@ from comfygraph.resolvers.request_db import FairGate
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.server.persisted import PersistedQueries
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -98,6 +99,7 @@ class GraphQLView(GraphQL[Context, None]):
             resync_jobs=settings.ws_resync_jobs,
         )
         self.realtime = Realtime(settings, self.schema)
+        self.persisted = PersistedQueries()
 
     def _gate(self, pool: Any) -> FairGate:
         """Requests take the pool's connections in arrival order (resolvers/request_db)."""
@@ -142,6 +144,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> StrawberryResult:
+        try:  # automatic persisted queries: a known hash stands for its query
+            request_data.query = self.persisted.resolve(request_data.query, request_data.extensions)
+        except ApiError as exc:
+            return StrawberryResult(data=None, errors=[exc])
         # One database connection serves the whole operation (see RequestConnection). It
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()
