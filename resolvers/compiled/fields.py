@@ -22,10 +22,11 @@ Row = Mapping[str, Any]
 class Env:
     """Request-scoped lookups that getters of nested objects read (owners by id)."""
 
-    __slots__ = ("users",)
+    __slots__ = ("queue", "users")
 
     def __init__(self) -> None:
         self.users: dict[uuid.UUID, Row] = {}
+        self.queue: dict[uuid.UUID, int] = {}
 
 
 Getter = Callable[[Row, Env], Any]
@@ -76,6 +77,13 @@ _STATUS_NAMES = {s.value: s.name for s in JobStatus}
 
 def _status(row: Row, env: Env) -> str:
     return _STATUS_NAMES[row["status"]]
+
+
+def queue_position(row: Row, env: Env) -> int | None:
+    """As GenerationJob.queuePosition: null unless PENDING, else the jobs ahead."""
+    if row["status"] != JobStatus.PENDING.value:
+        return None
+    return env.queue.get(row["id"])
 
 
 def const(value: Any) -> Getter:

@@ -25,8 +25,10 @@ from strawberry.types.arguments import convert_arguments
 
 from comfygraph.db.feed import Cursor, job_count, job_page, jobs_by_ids
 from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.queue import queue_positions
 from comfygraph.db.users import users_by_ids
 from comfygraph.db.visibility import can_see_job
+from comfygraph.domain.statuses import JobStatus
 from comfygraph.resolvers.args import given, job_id, job_query
 from comfygraph.resolvers.compiled.collect import Unsupported, collect, subselections
 from comfygraph.resolvers.compiled.fields import (
@@ -37,6 +39,7 @@ from comfygraph.resolvers.compiled.fields import (
     Fallback,
     Getter,
     Row,
+    queue_position,
 )
 from comfygraph.resolvers.mapping import JOB_TYPE_NAMES, KIND_OF_TYPE_NAME
 from comfygraph.schema.jobs import job_output
@@ -91,6 +94,7 @@ class JobShape:
     builders: dict[str, Builder]  # db kind value -> builder
     columns: set[str] = field(default_factory=set)
     needs_users: bool = False
+    needs_queue: bool = False
 
 
 def _user_getter(doc: _Doc, nodes: list[FieldNode]) -> Getter:
@@ -147,6 +151,10 @@ def job_shape(doc: _Doc, nodes: list[FieldNode], kinds: frozenset[Kind]) -> JobS
                 shape.columns.add("user_id")
                 shape.needs_users = True
                 getters.append((key, _user_getter(doc, fnodes)))
+            elif name == "queuePosition":
+                shape.columns.add("status")
+                shape.needs_queue = True
+                getters.append((key, queue_position))
             elif name == "outputs":
                 shape.columns.add("outputs")
                 getters.append((key, _outputs_getter(doc, fnodes)))
@@ -161,10 +169,15 @@ def job_shape(doc: _Doc, nodes: list[FieldNode], kinds: frozenset[Kind]) -> JobS
 
 
 async def _load_users(conn: asyncpg.Connection, shape: JobShape, rows: list[Row], env: Env) -> None:
+    """What nested fields read: owners, queue positions (one statement each)."""
     if shape.needs_users:
         ids = {r["user_id"] for r in rows if r["user_id"] is not None}
         if ids:
             env.users = await users_by_ids(conn, ids)
+    if shape.needs_queue:
+        pending = [r["id"] for r in rows if r["status"] == JobStatus.PENDING.value]
+        if pending:
+            env.queue = await queue_positions(conn, pending)
 
 
 Step = Callable[["Context", VariableValues], Awaitable[Any]]

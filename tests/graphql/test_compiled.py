@@ -47,7 +47,7 @@ SPECIFIC = {
 }  # fmt: skip
 COMMON = ["id", "outputType", "workflowName", "status", "progress", "parameters", "public",
           "createdAt", "startedAt", "completedAt", "processingTimeSeconds", "errorMessage",
-          "comfyJobId", "comfyUrl", "costUsd"]  # fmt: skip
+          "comfyJobId", "comfyUrl", "costUsd", "queuePosition"]  # fmt: skip
 OUTPUT = ["kind", "url", "filename", "mimeType", "node", "width", "height",
           "durationSeconds", "sizeBytes", "__typename"]  # fmt: skip
 USER = ["id", "email", "fullName", "role", "createdAt", "__typename"]
@@ -354,7 +354,7 @@ def test_known_documents_compile_and_errors_answer_alike(
         ('{ jobs(after: "bogus-cursor-xx") { totalCount } }', "BAD_CURSOR"),
         ("{ imageJobs(first: 500) { totalCount } }", "INVALID_ARGUMENT"),
         ('{ job(id: "%%") { __typename } }', "INVALID_ID"),
-        ("{ jobs { edges { node { ... on GenerationJob { queuePosition } } } } }", None),
+        ("{ jobs { edges { node { ... on GenerationJob { session { id } } } } } }", None),
     ):
         a = compiled.post("/graphql", json={"query": query})
         b = interpreted.post("/graphql", json={"query": query})
