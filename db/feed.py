@@ -105,8 +105,10 @@ async def job_page(
     *,
     first: int,
     after: Cursor | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Page:
-    """One page of jobs, newest first; every row has a `kind` column naming its table."""
+    """One page of jobs, newest first; every row has a `kind` column naming its table,
+    and `columns` (default: all) plus the key columns (db.kinds.KEY_COLUMNS)."""
     sql = _Sql()
     branches = _branch_conditions(sql, viewer, query)
     if not branches or not query.output_types or first <= 0:
@@ -114,7 +116,7 @@ async def job_page(
     keyset = _keyset(sql, after)
     limit = sql.param(first + 1)
     parts = [
-        f"""(SELECT {unified_select_list(kind)} FROM {kind.table}
+        f"""(SELECT {unified_select_list(kind, columns)} FROM {kind.table}
              WHERE {" AND ".join(conds)} AND {keyset}
              ORDER BY created_at DESC, id DESC LIMIT {limit})"""
         for kind in sorted(query.output_types)
@@ -146,14 +148,18 @@ async def job_count(conn: asyncpg.Connection, viewer: Viewer, query: JobQuery) -
 
 
 async def jobs_by_ids(
-    conn: asyncpg.Connection, ids: Iterable[uuid.UUID], kinds: Sequence[OutputType] | None = None
+    conn: asyncpg.Connection,
+    ids: Iterable[uuid.UUID],
+    kinds: Sequence[OutputType] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> dict[uuid.UUID, asyncpg.Record]:
-    """Rows by id across tables in one statement (DataLoaders; visibility is the caller's)."""
+    """Rows by id across tables in one statement (DataLoaders; visibility is the caller's),
+    with `columns` (default: all) plus the key columns."""
     id_list = list(ids)
     if not id_list:
         return {}
     parts = [
-        f"SELECT {unified_select_list(k)} FROM {k.table} WHERE id = ANY($1::uuid[])"
+        f"SELECT {unified_select_list(k, columns)} FROM {k.table} WHERE id = ANY($1::uuid[])"
         for k in (kinds or list(OutputType))
     ]
     rows = await conn.fetch(" UNION ALL ".join(parts), id_list)

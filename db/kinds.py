@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from comfygraph.domain.kinds import OutputType
 
 __all__ = ["COMMON_COLUMNS", "SPECIFIC_COLUMNS", "OutputType"]
@@ -54,10 +56,30 @@ def writable_columns(kind: OutputType) -> frozenset[str]:
     return frozenset(COMMON_COLUMNS) | COLUMNS_OF[kind]
 
 
-def unified_select_list(kind: OutputType) -> str:
-    """The select list of one branch of the unified feed: every column of every kind."""
+# What a row needs to be mapped to a schema object (resolvers/mapping.job_from_row)
+# and checked for visibility: the feeds select these, not every column of the table.
+READ_COLUMNS: tuple[str, ...] = (
+    "id", "user_id", "workflow_name", "status", "progress", "parameters", "public",
+    "session_id", "comfy_job_id", "comfy_url", "outputs", "error_message", "cost_usd",
+    "created_at", "started_at", "completed_at", "processing_time_seconds", "deleted_at",
+    *SPECIFIC_COLUMNS,
+)  # fmt: skip
+# Every feed row carries these (the keyset and the visibility check need them).
+KEY_COLUMNS: tuple[str, ...] = ("id", "created_at", "user_id", "public", "deleted_at")
+
+
+def unified_select_list(kind: OutputType, columns: Iterable[str] | None = None) -> str:
+    """The select list of one branch of the unified feed: `columns` (default: every
+    column of every kind), plus the key columns; a column the table lacks is NULL."""
     parts = [f"'{kind.value}'::text AS kind"]
-    parts += list(COMMON_COLUMNS)
-    for col, sqltype in SPECIFIC_COLUMNS.items():
+    if columns is None:
+        parts += list(COMMON_COLUMNS)
+        wanted: Iterable[str] = SPECIFIC_COLUMNS
+    else:
+        chosen = dict.fromkeys([*KEY_COLUMNS, *columns])
+        parts += [c for c in chosen if c in COMMON_COLUMNS]
+        wanted = [c for c in chosen if c in SPECIFIC_COLUMNS]
+    for col in wanted:
+        sqltype = SPECIFIC_COLUMNS[col]
         parts.append(col if col in COLUMNS_OF[kind] else f"NULL::{sqltype} AS {col}")
     return ", ".join(parts)

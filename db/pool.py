@@ -20,6 +20,15 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without a round trip. asyncpg still rolls back an open transaction and
+    drops listeners first; the rest of its reset (`pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`) undoes session state that pooled connections never take:
+    no LISTEN (the postgres bus has its own pool), no session SET (only SET LOCAL), no
+    cursor outside a transaction, and the one advisory lock (migrations) is unlocked
+    in a finally."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -27,7 +36,9 @@ async def create_pool(
     max_size: int = 10,
     command_timeout: float = 30.0,
     connect_timeout: float = 10.0,
+    full_reset: bool = False,
 ) -> asyncpg.Pool:
+    """`full_reset`: asyncpg's reset statement on every release (one more round trip)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -35,6 +46,7 @@ async def create_pool(
         command_timeout=command_timeout,
         timeout=connect_timeout,
         init=init_connection,
+        reset=None if full_reset else _keep_session,
     )
     assert pool is not None
     return pool

@@ -17,13 +17,14 @@ from starlette.websockets import WebSocket
 from comfygraph.db.visibility import ANONYMOUS, Viewer
 from comfygraph.resolvers.feeds import Feeds
 from comfygraph.resolvers.loaders import Loaders
-from comfygraph.resolvers.request_db import RequestConnection
+from comfygraph.resolvers.request_db import FairGate, RequestConnection
 from comfygraph.schema.jobs import GenerationJob, JobOutput
 from comfygraph.schema.pagination import CursorCodec
 from comfygraph.schema.progress import JobProgress
 from comfygraph.schema.sessions import Asset
 from comfygraph.studio.auth import (
     AuthError,
+    TokenVerifier,
     bearer_token,
     decode_token,
     issue_token,
@@ -39,10 +40,11 @@ class Keys:
 
     jwt_secret: str
     cursors: CursorCodec
+    tokens: TokenVerifier
 
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
-        return cls(secret, CursorCodec(secret))
+        return cls(secret, CursorCodec(secret), TokenVerifier(secret))
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,15 @@ class ApiLimits:
     resync_jobs: int
 
 
-def viewer_from_header(secret: str, authorization: str | None) -> Viewer:
+def viewer_from_header(secret: str | TokenVerifier, authorization: str | None) -> Viewer:
     """The viewer an `Authorization` header names (anonymous without one); AuthError for
-    a malformed, expired or wrongly signed token."""
+    a malformed, expired or wrongly signed token. A TokenVerifier remembers tokens."""
     token = bearer_token(authorization)
-    return ANONYMOUS if token is None else viewer_from_claims(decode_token(secret, token))
+    if token is None:
+        return ANONYMOUS
+    if isinstance(secret, TokenVerifier):
+        return viewer_from_claims(secret.verify(token))
+    return viewer_from_claims(decode_token(secret, token))
 
 
 @dataclass
@@ -72,6 +78,8 @@ class Context:
     viewer: Viewer = ANONYMOUS
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+    #: first come, first served admission to the pool for requests (one per app)
+    gate: FairGate | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -79,7 +87,7 @@ class Context:
 
     @cached_property
     def db(self) -> RequestConnection:
-        return RequestConnection(self.pool)
+        return RequestConnection(self.pool, self.gate)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TypeVar
 
 from comfygraph.db.feed import Cursor, JobQuery, job_count, job_page
+from comfygraph.db.kinds import READ_COLUMNS
 from comfygraph.db.kinds import OutputType as Kind
 from comfygraph.db.sessions import session_count, session_page
 from comfygraph.db.visibility import Scope, Viewer
@@ -42,7 +43,12 @@ class Feeds:
         position = None if after is None else self.cursors.decode(CursorKind.JOBS, after)
         async with self.db.acquire() as conn:
             page = await job_page(
-                conn, self.viewer, query, first=size, after=position and Cursor(*position)
+                conn,
+                self.viewer,
+                query,
+                first=size,
+                after=position and Cursor(*position),
+                columns=READ_COLUMNS,
             )
         edges = [
             Edge(cursor=self._cursor(CursorKind.JOBS, r["created_at"], r["id"]),

@@ -17,6 +17,7 @@ from comfygraph.db import sessions as db_sessions
 from comfygraph.db import users as db_users
 from comfygraph.db import webhooks as db_webhooks
 from comfygraph.db.feed import jobs_by_ids
+from comfygraph.db.kinds import READ_COLUMNS
 from comfygraph.db.kinds import OutputType as Kind
 from comfygraph.db.visibility import Viewer, can_see_asset, can_see_job, can_see_session
 from comfygraph.resolvers.mapping import (
@@ -104,7 +105,7 @@ class Loaders:
     async def _jobs(self, keys: Sequence[JobKey]) -> list[AnyJob | None]:
         kinds = sorted({Kind(kind) for kind, _ in keys})
         async with self.db.acquire() as conn:
-            rows = await jobs_by_ids(conn, {uid for _, uid in keys}, kinds)
+            rows = await jobs_by_ids(conn, {uid for _, uid in keys}, kinds, READ_COLUMNS)
         result: list[AnyJob | None] = []
         for kind, uid in keys:
             row = rows.get(uid)

@@ -4,9 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 
 import asyncpg
+
+
+class FairGate:
+    """First come, first served admission to a pool's connections. asyncpg's pool is
+    LIFO and lets a newcomer take a connection that was just released before the
+    request that waited longest runs, so under load some requests wait many turns (a
+    p99 of 100x the p50, connections served 1 to 180 times in the same seconds). Here
+    a released slot is handed straight to the oldest waiter."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class RequestConnection:
@@ -20,8 +54,9 @@ class RequestConnection:
     context lives as long as their websocket) each use acquires and releases.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, gate: FairGate | None = None) -> None:
         self.pool = pool
+        self.gate = gate
         self._lock = asyncio.Lock()
         self._conn: asyncpg.Connection | None = None
         self._holders = 0
@@ -34,7 +69,11 @@ class RequestConnection:
         self._holders -= 1
         if self._holders == 0 and self._conn is not None:
             conn, self._conn = self._conn, None
-            await self.pool.release(conn)
+            try:
+                await self.pool.release(conn)
+            finally:
+                if self.gate is not None:
+                    self.gate.release()
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -44,5 +83,12 @@ class RequestConnection:
             return
         async with self._lock:
             if self._conn is None:
-                self._conn = await self.pool.acquire()
+                if self.gate is not None:
+                    await self.gate.acquire()
+                try:
+                    self._conn = await self.pool.acquire()
+                except BaseException:
+                    if self.gate is not None:
+                        self.gate.release()
+                    raise
             yield self._conn

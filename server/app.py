@@ -77,6 +77,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 max_size=max(settings.db_pool_max, settings.db_pool_min),
                 command_timeout=settings.db_command_timeout,
                 connect_timeout=settings.db_connect_timeout,
+                full_reset=settings.db_pool_full_reset,
             )
             stack.push_async_callback(pool.close)
             # Websocket bookkeeping flushes its connection rows before the pool closes.

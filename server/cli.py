@@ -74,12 +74,17 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     demo: bool = typer.Option(False, help="Embedded everything plus an emulator worker."),
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
+    access_log: bool = typer.Option(False, help="Log a line per request (uvicorn's access log)."),
 ) -> None:
     """Run the API server (uvicorn)."""
     from comfygraph.server.serve import serve_forever
 
     settings = settings_or_fail()
-    guarded(lambda: serve_forever(settings, host=host, port=port, demo=demo, workers=workers))
+    guarded(
+        lambda: serve_forever(
+            settings, host=host, port=port, demo=demo, workers=workers, access_log=access_log
+        )
+    )
 
 
 @cli.command()

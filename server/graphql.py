@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,12 +26,15 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult as StrawberryResult
 
+from comfygraph.resolvers.compiled import CompiledExecution, Compiler
 from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
+from comfygraph.resolvers.request_db import FairGate
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
+from comfygraph.server.persisted import PersistedQueries
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -76,8 +80,11 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, settings: Settings) -> None:
+        # Compiled plans run after the gate, i.e. after every parse/validation rule.
+        self.compiler = Compiler()
+        compiled = [partial(CompiledExecution, self.compiler)] if settings.compiled_queries else []
         super().__init__(
-            build_schema(extensions=[AuthGate, HttpSubscriptionGate]),
+            build_schema(extensions=[AuthGate, HttpSubscriptionGate, *compiled]),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
@@ -94,12 +101,20 @@ class GraphQLView(GraphQL[Context, None]):
             resync_jobs=settings.ws_resync_jobs,
         )
         self.realtime = Realtime(settings, self.schema)
+        self.persisted = PersistedQueries()
         self.ide_page = graphiql_page(
             token=settings.graphiql_token, local_assets=settings.graphiql_assets_dir is not None
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.ide_page)
+
+    def _gate(self, pool: Any) -> FairGate:
+        """Requests take the pool's connections in arrival order (resolvers/request_db)."""
+        gate = getattr(self, "_pool_gate", None)
+        if gate is None or gate[0] is not pool:
+            gate = self._pool_gate = (pool, FairGate(pool.get_max_size()))
+        return gate[1]
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -117,11 +132,12 @@ class GraphQLView(GraphQL[Context, None]):
             services=state.services,
             keys=self.keys,
             limits=self.limits,
+            gate=self._gate(state.services.pool),
         )
         if not isinstance(request, WebSocket):
             try:
                 context.viewer = viewer_from_header(
-                    self.keys.jwt_secret, request.headers.get("authorization")
+                    self.keys.tokens, request.headers.get("authorization")
                 )
             except AuthError as exc:
                 context.auth_error = exc
@@ -136,6 +152,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> StrawberryResult:
+        try:  # automatic persisted queries: a known hash stands for its query
+            request_data.query = self.persisted.resolve(request_data.query, request_data.extensions)
+        except ApiError as exc:
+            return StrawberryResult(data=None, errors=[exc])
         # One database connection serves the whole operation (see RequestConnection). It
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()
@@ -157,7 +177,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            viewer = viewer_from_header(self.keys.jwt_secret, header if header else None)
+            viewer = viewer_from_header(self.keys.tokens, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
         if viewer.anonymous and not context.limits.allow_anonymous:

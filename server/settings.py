@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     keep_output_metadata: bool = False
     #: every running session is settled this often (one replica at a time)
     session_settle_interval: float = Field(default=3.0, gt=0)
+    # Compiled execution (resolvers/compiled): known queries run as cached plans.
+    #: off: every query runs through the interpreter (to compare, or to rule it out)
+    compiled_queries: bool = True
+    #: asyncpg's session reset on every pool release (off: no round trip; db/pool.py)
+    db_pool_full_reset: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -34,9 +37,14 @@ def issue_token(secret: str, user_id: uuid.UUID, *, role: str = "user", ttl: int
 
 
 def decode_token(secret: str, token: str) -> Claims:
+    return _decode(secret, token)[0]
+
+
+def _decode(key: Any, token: str) -> tuple[Claims, float]:
+    """Claims and expiry (epoch seconds) of a valid token; AuthError otherwise."""
     try:
         payload = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
+            token, key, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
@@ -46,7 +54,34 @@ def decode_token(secret: str, token: str) -> Claims:
         user_id = uuid.UUID(str(payload["sub"]))
     except ValueError:
         raise AuthError("invalid token: sub is not a user id") from None
-    return Claims(user_id, str(payload.get("role") or "user"))
+    return Claims(user_id, str(payload.get("role") or "user")), float(payload["exp"])
+
+
+class TokenVerifier:
+    """decode_token with the secret prepared once and each verified token remembered
+    until it expires (a client sends the same token on every request; verifying it is
+    an HMAC and a JSON parse each time). Bounded: the oldest entries go first."""
+
+    def __init__(
+        self, secret: str, *, maxsize: int = 10_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.secret = secret
+        self.maxsize = maxsize
+        self.clock = clock
+        self._key = jwt.api_jws.get_algorithm_by_name(ALGORITHM).prepare_key(secret)
+        self._verified: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+
+    def verify(self, token: str) -> Claims:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if self.clock() < hit[1]:
+                return hit[0]
+            del self._verified[token]
+        claims, expires = _decode(self._key, token)
+        self._verified[token] = (claims, expires)
+        if len(self._verified) > self.maxsize:
+            self._verified.popitem(last=False)
+        return claims
 
 
 def bearer_token(header: str | None) -> str | None:

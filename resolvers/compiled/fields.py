@@ -1,0 +1,176 @@
+"""What the compiler knows of each object type: for each GraphQL field, the columns
+it reads and a getter turning a row into the field's JSON value. The values are the
+ones the interpreted path serializes (resolvers/mapping.py, then the GraphQL scalars):
+enums by name, Float as float, DateTime as isoformat, lists never null."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.domain.statuses import JobStatus
+from comfygraph.resolvers.mapping import JOB_TYPE_NAMES
+from comfygraph.schema.enums import Role
+from comfygraph.schema.jobs import JobOutput
+from comfygraph.schema.node import to_global_id
+
+Row = Mapping[str, Any]
+
+
+class Env:
+    """Request-scoped lookups that getters of nested objects read (owners by id)."""
+
+    __slots__ = ("queue", "users")
+
+    def __init__(self) -> None:
+        self.users: dict[uuid.UUID, Row] = {}
+        self.queue: dict[uuid.UUID, int] = {}
+
+
+Getter = Callable[[Row, Env], Any]
+_INT32 = range(-(2**31), 2**31)
+
+
+class Fallback(Exception):
+    """The plan cannot answer this request exactly as the interpreted path would (an
+    error to report, a value a scalar refuses): run the request interpreted instead."""
+
+
+def column(name: str) -> Getter:
+    return lambda row, env: row[name]
+
+
+def as_float(name: str) -> Getter:
+    def get(row: Row, env: Env) -> float | None:
+        value = row[name]
+        return None if value is None else float(value)
+
+    return get
+
+
+def as_list(name: str) -> Getter:
+    return lambda row, env: row[name] or []
+
+
+def as_iso(name: str) -> Getter:
+    def get(row: Row, env: Env) -> str | None:
+        value = row[name]
+        return None if value is None else value.isoformat()
+
+    return get
+
+
+def as_int32(name: str) -> Getter:
+    def get(row: Row, env: Env) -> int | None:
+        value = row[name]
+        if value is not None and value not in _INT32:
+            raise Fallback  # GraphQL Int refuses it: the interpreted path reports the error
+        return value  # type: ignore[no-any-return]
+
+    return get
+
+
+_STATUS_NAMES = {s.value: s.name for s in JobStatus}
+
+
+def _status(row: Row, env: Env) -> str:
+    return _STATUS_NAMES[row["status"]]
+
+
+def queue_position(row: Row, env: Env) -> int | None:
+    """As GenerationJob.queuePosition: null unless PENDING, else the jobs ahead."""
+    if row["status"] != JobStatus.PENDING.value:
+        return None
+    return env.queue.get(row["id"])
+
+
+def const(value: Any) -> Getter:
+    return lambda row, env: value
+
+
+def _job_id(kind: Kind) -> Getter:
+    type_name = JOB_TYPE_NAMES[kind]
+    return lambda row, env: to_global_id(type_name, row["id"])
+
+
+# GraphQL field -> (columns, getter factory by kind). Type-specific fields appear only
+# on the types that have them (validation and field collection see to that).
+JobField = tuple[tuple[str, ...], Callable[[Kind], Getter]]
+JOB_FIELDS: dict[str, JobField] = {
+    "id": (("id",), _job_id),
+    "outputType": ((), lambda kind: const(kind.name)),
+    "workflowName": (("workflow_name",), lambda kind: column("workflow_name")),
+    "status": (("status",), lambda kind: _status),
+    "progress": (("progress",), lambda kind: as_float("progress")),
+    "parameters": (("parameters",), lambda kind: column("parameters")),
+    "public": (("public",), lambda kind: column("public")),
+    "createdAt": (("created_at",), lambda kind: as_iso("created_at")),
+    "startedAt": (("started_at",), lambda kind: as_iso("started_at")),
+    "completedAt": (("completed_at",), lambda kind: as_iso("completed_at")),
+    "processingTimeSeconds": (
+        ("processing_time_seconds",),
+        lambda kind: as_float("processing_time_seconds"),
+    ),
+    "errorMessage": (("error_message",), lambda kind: column("error_message")),
+    "comfyJobId": (("comfy_job_id",), lambda kind: column("comfy_job_id")),
+    "comfyUrl": (("comfy_url",), lambda kind: column("comfy_url")),
+    "costUsd": (("cost_usd",), lambda kind: as_float("cost_usd")),
+    "prompt": (("prompt",), lambda kind: column("prompt")),
+    "outputText": (("output_text",), lambda kind: column("output_text")),
+    "width": (("width",), lambda kind: as_int32("width")),
+    "height": (("height",), lambda kind: as_int32("height")),
+    "fps": (("fps",), lambda kind: as_int32("fps")),
+    "sampleRate": (("sample_rate",), lambda kind: as_int32("sample_rate")),
+    "durationSeconds": (("duration_seconds",), lambda kind: as_float("duration_seconds")),
+}
+for _graphql, _column in {
+    "inputImageUrls": "input_image_urls",
+    "inputAudioUrls": "input_audio_urls",
+    "inputVideoUrls": "input_video_urls",
+    "outputVideoUrls": "output_video_urls",
+    "outputImageUrls": "output_image_urls",
+    "outputAudioUrls": "output_audio_urls",
+    "outputUrls": "output_urls",
+}.items():
+    JOB_FIELDS[_graphql] = ((_column,), lambda kind, c=_column: as_list(c))  # type: ignore[misc]
+
+
+def _user_id(row: Row, env: Env) -> str:
+    return to_global_id("User", row["id"])
+
+
+_ROLE_NAMES = {r.value: r.name for r in Role}
+USER_FIELDS: dict[str, Getter] = {
+    "id": _user_id,
+    "email": column("email"),
+    "fullName": column("full_name"),
+    "role": lambda row, env: _ROLE_NAMES[row["role"]],
+    "createdAt": as_iso("created_at"),
+}
+
+
+def _attr_int32(name: str) -> Callable[[JobOutput], Any]:
+    def get(out: JobOutput) -> int | None:
+        value = getattr(out, name)
+        if value is not None and value not in _INT32:
+            raise Fallback
+        return value  # type: ignore[no-any-return]
+
+    return get
+
+
+# JobOutput objects come from schema.jobs.job_output, the function the interpreted
+# path uses, so both read an output's jsonb the same way.
+OUTPUT_FIELDS: dict[str, Callable[[JobOutput], Any]] = {
+    "kind": lambda out: out.kind.name,
+    "url": lambda out: out.url,
+    "filename": lambda out: out.filename,
+    "mimeType": lambda out: out.mime_type,
+    "node": lambda out: out.node,
+    "width": _attr_int32("width"),
+    "height": _attr_int32("height"),
+    "durationSeconds": lambda out: out.duration_seconds,
+    "sizeBytes": lambda out: out.size_bytes,
+}

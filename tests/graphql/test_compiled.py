@@ -1,0 +1,363 @@
+"""Compiled execution answers exactly as the interpreter: hypothesis writes documents
+over the subset the compiler knows (feeds, job, node; every job field, owner, outputs,
+pageInfo, cursors, __typename, fragments on the union and the interface, aliases,
+variables, @include/@skip, and bad arguments and cursors), and each is posted to a
+server with compiled plans and to one without, for an anonymous viewer, an owner,
+another user and an admin; the two response bodies must be the same bytes."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comfygraph.db.jobs import create_job, soft_delete
+from comfygraph.db.kinds import OutputType
+from comfygraph.schema.pagination import CursorCodec, CursorKind
+from comfygraph.server.app import create_app
+from comfygraph.server.settings import Settings
+from comfygraph.studio.auth import issue_token
+from tests.db.factories import make_user
+from tests.graphql.client import gid
+from tests.servers import serve_in_thread
+
+SECRET = "compiled-secret-0123456789-abcdef"
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+TYPE_NAMES = {
+    OutputType.VIDEO: "VideoJob",
+    OutputType.IMAGE: "ImageJob",
+    OutputType.TEXT: "TextJob",
+    OutputType.AUDIO: "AudioJob",
+}
+SPECIFIC = {
+    "VideoJob": ["inputImageUrls", "inputAudioUrls", "inputVideoUrls", "outputVideoUrls",
+                 "width", "height", "fps", "durationSeconds"],
+    "ImageJob": ["inputImageUrls", "prompt", "outputImageUrls", "width", "height"],
+    "TextJob": ["inputImageUrls", "prompt", "outputText", "outputUrls"],
+    "AudioJob": ["inputAudioUrls", "outputAudioUrls", "durationSeconds", "sampleRate"],
+}  # fmt: skip
+COMMON = ["id", "outputType", "workflowName", "status", "progress", "parameters", "public",
+          "createdAt", "startedAt", "completedAt", "processingTimeSeconds", "errorMessage",
+          "comfyJobId", "comfyUrl", "costUsd", "queuePosition"]  # fmt: skip
+OUTPUT = ["kind", "url", "filename", "mimeType", "node", "width", "height",
+          "durationSeconds", "sizeBytes", "__typename"]  # fmt: skip
+USER = ["id", "email", "fullName", "role", "createdAt", "__typename"]
+FEEDS = {"jobs": None, "videoJobs": "VideoJob", "imageJobs": "ImageJob",
+         "textJobs": "TextJob", "audioJobs": "AudioJob"}  # fmt: skip
+OUTPUTS = [
+    {"kind": "image", "url": "http://f/a.png", "filename": "a.png", "mimeType": "image/png",
+     "node": "9", "width": 64, "height": 48},
+    {"kind": "VIDEO", "url": "http://f/v.mp4", "mime_type": "video/mp4", "duration_seconds": 2,
+     "size_bytes": 1024},
+    {"kind": "audio", "url": "http://f/s.wav", "durationSeconds": 1.5},
+    {"kind": "text", "url": "http://f/t.txt", "node": 12},
+    {"kind": "weird", "url": "http://f/dir/x.bin", "width": True, "height": "tall"},
+    {"url": 5}, "not an object", {"kind": "image", "url": "http://f/big.png", "width": 2**40},
+]  # fmt: skip
+
+
+async def _world(conn: asyncpg.Connection) -> dict[str, Any]:
+    rng = random.Random(14)
+    users = {name: await make_user(conn, role=role)
+             for name, role in (("alice", "user"), ("bob", "user"), ("admin", "admin"),
+                                ("gone", "user"))}  # fmt: skip
+    await conn.execute("UPDATE users SET deleted_at = now() WHERE id = $1", users["gone"]["id"])
+    owners = [users["alice"]["id"], users["bob"]["id"], users["gone"]["id"], None]
+    jobs: list[tuple[OutputType, Any]] = []
+    for i in range(48):
+        kind = list(OutputType)[i % 4]
+        status = rng.choice(["pending", "processing", "completed", "failed", "cancelled"])
+        full = rng.random() < 0.5  # every nullable column set, or left null
+        extra: dict[str, Any] = {}
+        if full:
+            extra = {"started_at": BASE, "completed_at": BASE + timedelta(seconds=3),
+                     "processing_time_seconds": 3.25, "error_message": "boom",
+                     "comfy_url": "http://gpu:8188", "cost_usd": 0.012345}  # fmt: skip
+            for col, value in {"width": 512, "height": 768, "fps": 24, "duration_seconds": 4.0,
+                               "sample_rate": 44100, "prompt": "a cat",
+                               "output_text": "caption", "input_image_urls": ["http://i/1"],
+                               "output_urls": ["http://o/1"]}.items():  # fmt: skip
+                if col in _columns(kind):
+                    extra[col] = value
+        row, _ = await create_job(
+            conn, kind, user_id=owners[i % 4], workflow_name=f"wf-{i % 3}",
+            parameters={"i": i, "nested": {"x": [1, None]}} if i % 5 else {},
+            public=i % 3 == 0, status=status, progress=100.0 if status == "completed" else i,
+            created_at=BASE + timedelta(seconds=i // 3, microseconds=i % 3),
+            comfy_job_id=f"p-{i}" if full else None,
+            outputs=rng.sample(OUTPUTS, rng.randrange(len(OUTPUTS))), **extra,
+        )  # fmt: skip
+        if i % 11 == 5:
+            row = await soft_delete(conn, kind, row["id"])
+        jobs.append((kind, row))
+    return {"users": users, "jobs": jobs}
+
+
+def _columns(kind: OutputType) -> frozenset[str]:
+    from comfygraph.db.kinds import writable_columns
+
+    return writable_columns(kind)
+
+
+@pytest.fixture(scope="module")
+async def world(pool: asyncpg.Pool) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await _world(conn)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory, dsn: str) -> Iterator[dict[str, Any]]:
+    """Two servers on one database: compiled plans on, and off."""
+    made: dict[str, Any] = {}
+    with contextlib_exit() as stack:
+        for name, compiled in (("compiled", True), ("interpreted", False)):
+            data = Path(tmp_path_factory.mktemp(name))
+            app = create_app(
+                Settings(database_url=dsn, data_dir=data, jwt_secret=SECRET,
+                         compiled_queries=compiled), dsn=dsn,
+            )  # fmt: skip
+            view = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql")
+            made[name] = (stack.enter_context(serve_in_thread(app)), view)
+        yield made
+
+
+def contextlib_exit() -> Any:
+    import contextlib
+
+    return contextlib.ExitStack()
+
+
+@pytest.fixture(scope="module")
+def clients(servers: dict[str, Any], world: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    tokens: dict[str, str | None] = {"anonymous": None}
+    for name in ("alice", "bob", "admin"):
+        row = world["users"][name]
+        tokens[name] = issue_token(SECRET, row["id"], role=row["role"])
+    made = {}
+    for viewer, token in tokens.items():
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        made[viewer] = tuple(
+            httpx.Client(base_url=servers[side][0], headers=headers, timeout=30)
+            for side in ("compiled", "interpreted")
+        )
+    yield made
+    for pair in made.values():
+        for client in pair:
+            client.close()
+
+
+# --- documents ---------------------------------------------------------------------
+
+NAMES = st.sampled_from(["a", "b", "c"])
+
+
+@st.composite
+def _field(draw: st.DrawFn, name: str) -> str:
+    alias = draw(st.one_of(st.none(), NAMES))
+    directive = draw(st.sampled_from(["", "", "", " @include(if: $flag)", " @skip(if: $flag)",
+                                      " @include(if: true)", " @skip(if: true)"]))  # fmt: skip
+    # Aliases of one field name only: two fields under one key must be the same field.
+    return f"{name + '_' + alias + ': ' if alias else ''}{name}{directive}"
+
+
+@st.composite
+def _job_fields(draw: st.DrawFn, type_name: str | None, depth: int = 0) -> str:
+    """A selection on a job: `type_name` None is the interface's fields only."""
+    pool = COMMON + (SPECIFIC[type_name] if type_name else []) + ["__typename"]
+    names = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=6, unique=True))
+    parts = [draw(_field(n)) for n in names]
+    if draw(st.booleans()):
+        sub = draw(st.lists(st.sampled_from(USER), min_size=1, max_size=4, unique=True))
+        parts.append(f"owner {{ {' '.join(sub)} }}")
+    if draw(st.booleans()):
+        sub = draw(st.lists(st.sampled_from(OUTPUT), min_size=1, max_size=5, unique=True))
+        parts.append(f"outputs {{ {' '.join(sub)} }}")
+    return " ".join(parts)
+
+
+@st.composite
+def _node_selection(draw: st.DrawFn, concrete: str | None) -> str:
+    """A selection on a feed's node: the Job union (concrete None) or one job type."""
+    parts = ["__typename"] if draw(st.booleans()) else []
+    if concrete is not None and draw(st.booleans()):
+        parts.append(draw(_job_fields(concrete)))
+    if draw(st.booleans()) or not parts:
+        parts.append(f"... on GenerationJob {{ {draw(_job_fields(None))} }}")
+    targets = [concrete] if concrete else list(SPECIFIC)
+    for type_name in draw(st.lists(st.sampled_from(targets), max_size=2, unique=True)):
+        parts.append(f"... on {type_name} {{ {draw(_job_fields(type_name))} }}")
+    if draw(st.booleans()):
+        parts.append("...Common")
+    return " ".join(parts)
+
+
+@st.composite
+def _feed(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(list(FEEDS)))
+    args = []
+    first = draw(st.sampled_from([None, "1", "3", "20", "$first", "0", "101", "null"]))
+    if first:
+        args.append(f"first: {first}")
+    if draw(st.booleans()):
+        args.append("after: $after")
+    filters = []
+    if draw(st.booleans()):
+        filters.append(f"scope: {draw(st.sampled_from(['MINE', 'PUBLIC', 'ALL']))}")
+    if draw(st.booleans()):
+        picked = draw(st.lists(st.sampled_from(["VIDEO", "IMAGE", "TEXT", "AUDIO"]), max_size=2))
+        filters.append(f"outputTypes: [{', '.join(picked)}]")
+    if draw(st.booleans()):
+        filters.append("statuses: [COMPLETED, PENDING]")
+    if draw(st.booleans()):
+        filters.append('workflowNames: ["wf-1", "wf-2"]')
+    if filters:
+        args.append(f"filter: {{ {', '.join(filters)} }}")
+    parts = []
+    if draw(st.booleans()):
+        edge = ["cursor"] if draw(st.booleans()) else []
+        edge += ["__typename"] if draw(st.booleans()) else []
+        edge.append(f"node {{ {draw(_node_selection(FEEDS[name]))} }}")
+        parts.append(f"edges {{ {' '.join(edge)} }}")
+    info = draw(st.lists(st.sampled_from(["hasNextPage", "endCursor", "hasPreviousPage",
+                                          "startCursor", "__typename"]), max_size=4,
+                         unique=True))  # fmt: skip
+    if info or not parts:
+        parts.append(f"pageInfo {{ {' '.join(info or ['hasNextPage'])} }}")
+    if draw(st.booleans()):
+        parts.append("totalCount")
+    if draw(st.booleans()):
+        parts.append("__typename")
+    alias = draw(st.sampled_from(["", "", "f1: ", "f2: "]))
+    return f"{alias}{name}{'(' + ', '.join(args) + ')' if args else ''} {{ {' '.join(parts)} }}"
+
+
+@st.composite
+def _single(draw: st.DrawFn) -> str:
+    root = draw(st.sampled_from(["job", "node"]))
+    alias = draw(st.sampled_from(["", "one: "]))
+    inner = [draw(_node_selection(None))] if root == "job" else ["id", "__typename"]
+    if root == "node":
+        inner.append(f"... on GenerationJob {{ {draw(_job_fields(None))} }}")
+        inner.append("... on User { email }")
+    return f"{alias}{root}(id: $id) {{ {' '.join(inner)} }}"
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    roots = draw(st.lists(st.one_of(_feed(), _single()), min_size=1, max_size=2))
+    if draw(st.booleans()):
+        roots.append("__typename")
+    body = " ".join(roots)
+    declared = {"$first": "Int", "$after": "String", "$id": "ID!", "$flag": "Boolean!"}
+    used = ", ".join(f"{v}: {t}" for v, t in declared.items() if v in body)
+    query = f"query Q{'(' + used + ')' if used else ''} {{ {body} }}"
+    if "...Common" in body:
+        query += "\nfragment Common on GenerationJob { id status createdAt owner { email } }"
+    variables = {
+        "first": draw(st.sampled_from([None, 2, 5, 100, -1])),
+        "after": draw(st.sampled_from(["none", "valid", "deleted", "garbage", "other-kind"])),
+        "id": draw(st.sampled_from(["job", "deleted", "private", "wrong-type", "session",
+                                    "missing", "malformed"])),
+        "flag": draw(st.booleans()),
+    }  # fmt: skip
+    return query, variables
+
+
+def _resolve(world: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    codec = CursorCodec(SECRET)
+    jobs = world["jobs"]
+    live = [(k, r) for k, r in jobs if r["deleted_at"] is None]
+    deleted = next((k, r) for k, r in jobs if r["deleted_at"] is not None)
+    private = next((k, r) for k, r in live if not r["public"])
+    kind, row = live[7]
+    after = {
+        "none": None,
+        "valid": codec.encode(CursorKind.JOBS, row["created_at"], row["id"]),
+        "deleted": codec.encode(CursorKind.JOBS, deleted[1]["created_at"], deleted[1]["id"]),
+        "garbage": "not-a-cursor!",
+        "other-kind": codec.encode(CursorKind.SESSIONS, row["created_at"], row["id"]),
+    }[variables["after"]]
+    other = OutputType.IMAGE if kind is not OutputType.IMAGE else OutputType.TEXT
+    ids = {
+        "job": gid(TYPE_NAMES[kind], row["id"]),
+        "deleted": gid(TYPE_NAMES[deleted[0]], deleted[1]["id"]),
+        "private": gid(TYPE_NAMES[private[0]], private[1]["id"]),
+        "wrong-type": gid(TYPE_NAMES[other], row["id"]),
+        "session": gid("Session", uuid.uuid4()),
+        "missing": gid("ImageJob", uuid.uuid4()),
+        "malformed": "%%%",
+    }
+    return {**variables, "after": after, "id": ids[variables["id"]]}
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(doc=documents())
+def test_compiled_answers_byte_for_byte_as_interpreted(
+    doc: tuple[str, dict[str, Any]], clients: dict[str, Any], world: dict[str, Any]
+) -> None:
+    query, variables = doc
+    payload = {"query": query, "variables": _resolve(world, variables)}
+    for viewer, (compiled, interpreted) in clients.items():
+        a = compiled.post("/graphql", json=payload)
+        b = interpreted.post("/graphql", json=payload)
+        assert (a.status_code, a.content) == (b.status_code, b.content), (viewer, query, payload)
+
+
+def test_the_differential_test_exercised_plans(
+    clients: dict[str, Any], servers: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """Most generated documents ran compiled (not all fell back), and the interpreted
+    server never compiled anything."""
+    stats = servers["compiled"][1].compiler.stats
+    print(stats)
+    assert stats.compiled > 50, stats
+    assert stats.compiled > stats.fallbacks, stats
+    off = servers["interpreted"][1]
+    assert off.compiler.stats.compiled == 0
+
+
+def test_known_documents_compile_and_errors_answer_alike(
+    clients: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """Fixed cases: the bench's page, a bad cursor, first out of range, a job's id of
+    the wrong type, an unknown field (interpreted), a deep page through cursors."""
+    compiled, interpreted = clients["alice"]
+    feed = """query($after: String) { jobs(first: 3, after: $after) {
+      edges { cursor node { ... on GenerationJob { id status owner { email } } } }
+      pageInfo { hasNextPage endCursor } totalCount } }"""
+    after = None
+    pages = 0
+    while True:
+        a = compiled.post("/graphql", json={"query": feed, "variables": {"after": after}})
+        b = interpreted.post("/graphql", json={"query": feed, "variables": {"after": after}})
+        assert a.content == b.content
+        page = a.json()["data"]["jobs"]
+        pages += 1
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert pages > 3
+    for query, code in (
+        ('{ jobs(after: "bogus-cursor-xx") { totalCount } }', "BAD_CURSOR"),
+        ("{ imageJobs(first: 500) { totalCount } }", "INVALID_ARGUMENT"),
+        ('{ job(id: "%%") { __typename } }', "INVALID_ID"),
+        ("{ jobs { edges { node { ... on GenerationJob { session { id } } } } } }", None),
+    ):
+        a = compiled.post("/graphql", json={"query": query})
+        b = interpreted.post("/graphql", json={"query": query})
+        assert a.content == b.content, query
+        if code:
+            assert a.json()["errors"][0]["extensions"]["code"] == code
