@@ -29,6 +29,8 @@ from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_h
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.schema.limits import document_too_large
+from comfygraph.server.limits import limits_from
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -74,8 +76,9 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, settings: Settings) -> None:
+        self.schema_limits = schema_limits = limits_from(settings)
         super().__init__(
-            build_schema(extensions=[AuthGate]),
+            build_schema(extensions=[AuthGate], limits=schema_limits),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
@@ -128,6 +131,11 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> StrawberryResult:
+        # A document over the byte limit is refused before anything parses or caches it.
+        too_large = document_too_large(request_data.query, self.schema_limits)
+        if too_large is not None:
+            sub_response.status_code = 413
+            return StrawberryResult(data=None, errors=[too_large])
         # One database connection serves the whole operation (see RequestConnection). It
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()

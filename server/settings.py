@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     #: full collections (server/realtime/gcpolicy.py); 0 turns that off
     ws_gc_freeze_connections: int = Field(default=500, ge=0)
 
+    # Abuse limits (issue 11): what one request may cost before anything runs.
+    #: a GraphQL document longer than this (bytes) is refused before it is parsed
+    max_document_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: the JSON body of a non-multipart request (bytes); over it: HTTP 413
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: static cost budget of one operation (each list multiplies its children by its size)
+    max_query_cost: int = Field(default=20_000, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
