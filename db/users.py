@@ -70,3 +70,22 @@ async def authenticate(
         return None
     await conn.execute("UPDATE users SET last_login_at = now() WHERE id = $1", row["id"])
     return row
+
+
+async def auth_state(conn: asyncpg.Connection, user_id: uuid.UUID) -> asyncpg.Record | None:
+    """What a token is checked against: the user's role and token version, if the user
+    exists and is neither deleted nor disabled."""
+    return await conn.fetchrow(
+        """SELECT id, role, token_version FROM users
+           WHERE id = $1 AND deleted_at IS NULL AND disabled_at IS NULL""",
+        user_id,
+    )
+
+
+async def revoke_tokens(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    """Every token issued so far to the user with this email stops working."""
+    return await conn.fetchrow(
+        """UPDATE users SET token_version = token_version + 1
+           WHERE lower(email) = lower($1) RETURNING id, email, token_version""",
+        email.strip(),
+    )

@@ -21,6 +21,7 @@ from comfygraph.resolvers.request_db import RequestConnection
 from comfygraph.schema.pagination import CursorCodec
 from comfygraph.studio.auth import (
     AuthError,
+    Claims,
     bearer_token,
     decode_token,
     issue_token,
@@ -51,11 +52,17 @@ class ApiLimits:
     resync_jobs: int
 
 
-def viewer_from_header(secret: str, authorization: str | None) -> Viewer:
-    """The viewer an `Authorization` header names (anonymous without one); AuthError for
-    a malformed, expired or wrongly signed token."""
+def claims_from_header(secret: str, authorization: object) -> Claims | None:
+    """The claims of the token an `Authorization` header carries (None without one);
+    AuthError for a malformed, expired or wrongly signed token."""
     token = bearer_token(authorization)
-    return ANONYMOUS if token is None else viewer_from_claims(decode_token(secret, token))
+    return None if token is None else decode_token(secret, token)
+
+
+def viewer_from_header(secret: str, authorization: str | None) -> Viewer:
+    """The viewer an `Authorization` header names, from the token alone (anonymous
+    without one); the server also checks it against the user (studio/viewers.py)."""
+    return viewer_from_claims(claims_from_header(secret, authorization))
 
 
 @dataclass
@@ -68,6 +75,8 @@ class Context:
     viewer: Viewer = ANONYMOUS
     auth_error: AuthError | None = None
     connection_params: dict[str, Any] | None = field(default=None)
+    #: when the viewer's token expires (a websocket ends its subscriptions then)
+    token_expires_at: float | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -91,7 +100,11 @@ class Context:
         self.__dict__.pop("loaders", None)
         self.__dict__.pop("feeds", None)
 
-    def issue_token(self, user_id: uuid.UUID, *, role: str) -> str:
+    def issue_token(self, user_id: uuid.UUID, *, role: str, version: int = 0) -> str:
         return issue_token(
-            self.keys.jwt_secret, user_id, role=role, ttl=self.limits.token_ttl_seconds
+            self.keys.jwt_secret,
+            user_id,
+            role=role,
+            ttl=self.limits.token_ttl_seconds,
+            version=version,
         )

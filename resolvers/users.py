@@ -36,5 +36,7 @@ async def login(info: strawberry.Info[Context, None], email: str, password: str)
         return AuthPayload(
             user_errors=[user_error(INVALID_CREDENTIALS, "wrong email or password", ["password"])]
         )
-    token = info.context.issue_token(row["id"], role=row["role"])
+    token = info.context.issue_token(
+        row["id"], role=row["role"], version=row.get("token_version", 0)
+    )
     return AuthPayload(token=token, user=user_from_row(row))

@@ -25,7 +25,8 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult as StrawberryResult
 
-from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
+from comfygraph.db.visibility import Viewer
+from comfygraph.resolvers.context import ApiLimits, Context, Keys, claims_from_header
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
@@ -35,6 +36,7 @@ from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHan
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.studio.auth import AuthError
+from comfygraph.studio.viewers import ViewerCheck
 
 # Root fields a request may ask for without a valid sign-in.
 OPEN_FIELDS = frozenset({"login", "__typename", "__schema", "__type"})
@@ -95,6 +97,7 @@ class GraphQLView(GraphQL[Context, None]):
             resync_jobs=settings.ws_resync_jobs,
         )
         self.realtime = Realtime(settings, self.schema)
+        self.viewers = ViewerCheck(ttl=settings.auth_cache_seconds)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -115,12 +118,17 @@ class GraphQLView(GraphQL[Context, None]):
         )
         if not isinstance(request, WebSocket):
             try:
-                context.viewer = viewer_from_header(
-                    self.keys.jwt_secret, request.headers.get("authorization")
-                )
+                context.viewer = await self._viewer(context, request.headers.get("authorization"))
             except AuthError as exc:
                 context.auth_error = exc
         return context
+
+    async def _viewer(self, context: Context, authorization: object) -> Viewer:
+        """The viewer of a token, checked against the users table (cached briefly)."""
+        claims = claims_from_header(self.keys.jwt_secret, authorization)
+        viewer = await self.viewers.viewer(context.pool, claims)
+        context.token_expires_at = claims.expires_at if claims else None
+        return viewer
 
     async def execute_single(
         self,
@@ -154,10 +162,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> Any:
         """A websocket signs in once, with connection_init's {"Authorization": "Bearer …"}."""
-        params = context.connection_params or {}
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            viewer = viewer_from_header(self.keys.jwt_secret, header if header else None)
+            viewer = await self._viewer(context, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
         if viewer.anonymous and not context.limits.allow_anonymous:

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: static cost budget of one operation (each list multiplies its children by its size)
     max_query_cost: int = Field(default=20_000, ge=1)
+    #: a token's user (exists, not disabled, role, token version) is re-read this often (s)
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

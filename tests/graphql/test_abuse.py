@@ -96,7 +96,7 @@ def test_nul_characters_are_bad_input(clients: dict[str, GraphQLClient]) -> None
             None,
         ),
         (
-            "mutation($p: JSON!) { submitJob(input: {workflowName: \"txt2img\", parameters: $p})"
+            'mutation($p: JSON!) { submitJob(input: {workflowName: "txt2img", parameters: $p})'
             " { userErrors { code } } }",
             {"p": {"prompt": "hi\x00there"}},
         ),
