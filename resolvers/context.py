@@ -27,6 +27,7 @@ from comfygraph.studio.auth import (
     issue_token,
     viewer_from_claims,
 )
+from comfygraph.studio.ratelimit import RateLimits
 from comfygraph.studio.services import Services
 
 
@@ -77,6 +78,12 @@ class Context:
     connection_params: dict[str, Any] | None = field(default=None)
     #: when the viewer's token expires (a websocket ends its subscriptions then)
     token_expires_at: float | None = None
+    rates: RateLimits | None = None
+
+    @property
+    def client_address(self) -> str | None:
+        client = self.request.client
+        return client.host if client is not None else None
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -107,7 +107,7 @@ def user_from_row(row: Row) -> User:
     return User(
         id=to_global_id("User", row["id"]),
         uid=row["id"],
-        email=row["email"],
+        address=row["email"],
         full_name=row["full_name"],
         role=Role(row["role"]),
         created_at=row["created_at"],

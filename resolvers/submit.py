@@ -26,7 +26,14 @@ from comfygraph.db.visibility import Viewer, can_change_job
 from comfygraph.domain.statuses import TERMINAL
 from comfygraph.resolvers.args import given, job_id, session_id
 from comfygraph.resolvers.mapping import job_from_row
-from comfygraph.schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
+from comfygraph.schema.errors import (
+    NOT_FOUND,
+    ApiError,
+    UserError,
+    rate_limited,
+    unauthenticated,
+    user_error,
+)
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
 from comfygraph.studio.submit import JobRequest, Submitted, submit
 
@@ -98,6 +105,10 @@ async def _retryable(
 
 async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
     services = ctx.services
+    if ctx.rates is not None:
+        limited = await ctx.rates.submission(ctx.pool, ctx.viewer)
+        if limited is not None:
+            return SubmitJobPayload(user_errors=[rate_limited(*limited)])
     client = ctx.request.client
     result = await submit(
         ctx.pool,

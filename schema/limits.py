@@ -49,6 +49,7 @@ from comfygraph.schema.errors import (
     DOCUMENT_TOO_LARGE,
     QUERY_TOO_DEEP,
     TOO_MANY_ALIASES,
+    TOO_MANY_LOGINS,
     ApiError,
 )
 
@@ -169,6 +170,48 @@ def _nul_in_document(document: DocumentNode) -> bool:
     return found
 
 
+#: root mutation fields an operation may ask for at most once (login: one bcrypt each)
+ONCE_PER_OPERATION = frozenset({"login"})
+
+
+def _root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> list[str]:
+    """Names of the root fields of an operation, through (inline) fragments."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: list[str] = []
+    seen: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None and fragment.name.value not in seen:
+                    seen.add(fragment.name.value)
+                    walk(fragment.selection_set)
+
+    walk(operation.selection_set)
+    return names
+
+
+def repeated_field_error(document: DocumentNode) -> ApiError | None:
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        names = _root_fields(document, definition)
+        for name in ONCE_PER_OPERATION:
+            if names.count(name) > 1:
+                return ApiError(
+                    TOO_MANY_LOGINS if name == "login" else BAD_INPUT,
+                    f"at most one {name} per operation ({names.count(name)} asked for)",
+                )
+    return None
+
+
 NUL_ERROR = "a NUL character (\\u0000) is not allowed in any input"
 
 
@@ -184,7 +227,7 @@ class _Verdicts:
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
-        verdict = limit_error(document, self.limits)
+        verdict = limit_error(document, self.limits) or repeated_field_error(document)
         if verdict is None and _nul_in_document(document):
             verdict = ApiError(BAD_INPUT, NUL_ERROR)
         self.cache[key] = verdict

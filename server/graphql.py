@@ -29,9 +29,9 @@ from comfygraph.db.visibility import Viewer
 from comfygraph.resolvers.context import ApiLimits, Context, Keys, claims_from_header
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
-from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.schema.limits import document_too_large
-from comfygraph.server.limits import limits_from
+from comfygraph.server.limits import limits_from, rate_limits_from
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -98,6 +98,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.realtime = Realtime(settings, self.schema)
         self.viewers = ViewerCheck(ttl=settings.auth_cache_seconds)
+        self.rates = rate_limits_from(settings)
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -115,6 +116,7 @@ class GraphQLView(GraphQL[Context, None]):
             services=state.services,
             keys=self.keys,
             limits=self.limits,
+            rates=self.rates,
         )
         if not isinstance(request, WebSocket):
             try:
@@ -144,6 +146,14 @@ class GraphQLView(GraphQL[Context, None]):
         if too_large is not None:
             sub_response.status_code = 413
             return StrawberryResult(data=None, errors=[too_large])
+        if context.viewer.anonymous and context.auth_error is None:
+            retry = await self.rates.anonymous(context.pool, context.client_address)
+            if retry is not None:
+                sub_response.status_code = 429
+                sub_response.headers["retry-after"] = str(int(retry))
+                message = "too many anonymous requests from this address"
+                error = ApiError(RATE_LIMITED, message, retryAfterSeconds=retry)
+                return StrawberryResult(data=None, errors=[error])
         # One database connection serves the whole operation (see RequestConnection). It
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()

@@ -122,6 +122,17 @@ class Settings(BaseSettings):
     #: a token's user (exists, not disabled, role, token version) is re-read this often (s)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Rate limits and quotas (studio/ratelimit.py): per user, then per client address.
+    rate_submissions_per_minute: int = Field(default=120, ge=1)
+    #: PENDING + PROCESSING jobs one user may have at once
+    rate_active_jobs: int = Field(default=50, ge=1)
+    rate_uploads_per_minute: int = Field(default=60, ge=1)
+    rate_upload_bytes_per_day: int = Field(default=10 * 1024**3, ge=1)
+    rate_logins_per_minute_per_address: int = Field(default=30, ge=1)
+    rate_logins_per_minute_per_email: int = Field(default=10, ge=1)
+    rate_anonymous_per_second: int = Field(default=50, ge=1)
+    rate_admins_exempt: bool = True
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
@@ -145,8 +156,12 @@ class Settings(BaseSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret(cls, v: str | None) -> str | None:
-        if v is not None and len(v) < 16:
-            raise ValueError("must be at least 16 characters")
+        if v is None:
+            return v
+        if len(v.encode()) < 32:
+            raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        if "change-me" in v.lower() or "changeme" in v.lower():
+            raise ValueError("is a placeholder (change-me): set a random secret of 32+ bytes")
         return v
 
     @field_validator("comfy_workers", mode="before")

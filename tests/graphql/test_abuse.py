@@ -9,7 +9,8 @@ import time
 import httpx
 import psutil
 
-from tests.graphql.client import GraphQLClient, codes
+from tests.graphql.client import GraphQLClient, codes, gid
+from tests.graphql.world import World
 
 FAN_OUT = """{ sessions(first: 100) { edges { node { jobs(first: 100) { edges { node {
   ... on GenerationJob { session { jobs(first: 100) { edges { node { __typename } } } } } } } } }
@@ -105,3 +106,26 @@ def test_nul_characters_are_bad_input(clients: dict[str, GraphQLClient]) -> None
         body = alice.post(query, variables)
         assert codes(body) == ["BAD_INPUT"], (query, body)
     assert alice.data("{ __typename }") == {"__typename": "Query"}
+
+
+OWNERS = """{ jobs(first: 100) { edges { node { ... on GenerationJob {
+  owner { id email displayName } } } } } }"""
+
+
+def test_owner_emails_are_shown_only_to_the_owner_and_admins(
+    clients: dict[str, GraphQLClient], world: World
+) -> None:
+    emails = {gid("User", row["id"]): row["email"] for row in world.users.values()}
+    seen = 0
+    for name, client in clients.items():
+        owners = [e["node"]["owner"] for e in client.data(OWNERS)["jobs"]["edges"]]
+        owners = [o for o in owners if o is not None]
+        seen += len(owners)
+        for owner in owners:
+            assert owner["displayName"]
+            mine = name != "anonymous" and owner["id"] == gid("User", world.uid(name))
+            if name == "admin" or mine:
+                assert owner["email"] == emails[owner["id"]]
+            else:
+                assert owner["email"] == "", (name, owner)
+    assert seen > 0
