@@ -103,8 +103,9 @@ def job_from_row(kind: Kind, row: Row) -> AnyJob:
     )
 
 
-def user_from_row(row: Row) -> User:
+def user_from_row(row: Row, *, revealed: bool = False) -> User:
     return User(
+        revealed=revealed,
         id=to_global_id("User", row["id"]),
         uid=row["id"],
         address=row["email"],

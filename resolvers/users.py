@@ -44,4 +44,4 @@ async def login(info: strawberry.Info[Context, None], email: str, password: str)
     token = info.context.issue_token(
         row["id"], role=row["role"], version=row.get("token_version", 0)
     )
-    return AuthPayload(token=token, user=user_from_row(row))
+    return AuthPayload(token=token, user=user_from_row(row, revealed=True))

@@ -19,6 +19,8 @@ class User(Node):
     created_at: datetime
     uid: strawberry.Private[uuid.UUID]
     address: strawberry.Private[str]
+    #: the viewer just proved to be this user (login's payload, before any token is used)
+    revealed: strawberry.Private[bool] = False
 
     @strawberry.field(
         description="The user's email: only the user and admins see it; everyone else gets "
@@ -26,6 +28,8 @@ class User(Node):
     )
     def email(self, info: strawberry.Info) -> str:
         viewer = getattr(info.context, "viewer", None)
+        if self.revealed:
+            return self.address
         if viewer is not None and (viewer.is_admin or viewer.user_id == self.uid):
             return self.address
         return ""
