@@ -6,12 +6,15 @@ is never shown (finding 6)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from comfygraph.db.ws_connections import Connected, record_connected
 from comfygraph.server.app import create_app
 from comfygraph.server.settings import Settings
 from comfygraph.studio.auth import issue_token
@@ -141,3 +144,14 @@ async def test_a_deleted_users_websocket_is_refused(pool: asyncpg.Pool, base_url
          "payload": {"Authorization": f"Bearer {issue_token(SECRET, row['id'])}"}}
     )  # fmt: skip
     assert await client.wait_closed() == 4403
+
+
+async def test_a_vanished_users_connection_does_not_block_the_others(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        row = await make_user(conn)
+        now = datetime.now(UTC)
+        rows = [
+            Connected(uuid.uuid4().hex, uid, "r1", None, None, now)
+            for uid in (row["id"], uuid.uuid4())  # the second user was deleted meanwhile
+        ]
+        assert await record_connected(conn, rows) == 1
