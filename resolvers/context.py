@@ -91,7 +91,7 @@ class Context:
 
     @cached_property
     def db(self) -> RequestConnection:
-        return RequestConnection(self.pool)
+        return RequestConnection(self.pool, lambda: self.viewer)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -161,6 +161,7 @@ class GraphQLView(GraphQL[Context, None]):
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
+            await context.db.finish()  # committed before the client hears of it
         except BaseException:
             await context.db.release()
             raise
