@@ -316,11 +316,21 @@ def validate(
     clean: dict[str, Any] = {}
     errors: list[ParameterError] = []
     declared = {p.name for p in template.parameters}
-    for name in values:
-        if name not in declared:
-            errors.append(
-                _error("UNKNOWN_PARAMETER", name, f"{template.name} has no parameter {name!r}")
+    unknown = [name for name in values if name not in declared]
+    for name in unknown[:MAX_LISTED_ERRORS]:
+        errors.append(
+            _error("UNKNOWN_PARAMETER", str(name)[:100],
+                   f"{template.name} has no parameter {str(name)[:100]!r}")
+        )  # fmt: skip
+    if len(unknown) > MAX_LISTED_ERRORS:
+        errors.append(
+            ParameterError(
+                "UNKNOWN_PARAMETER",
+                f"{len(unknown) - MAX_LISTED_ERRORS} more unknown parameters not listed "
+                f"({len(unknown)} in all)",
+                ("parameters",),
             )
+        )
     for parameter in template.parameters:
         value = values.get(parameter.name)
         if value is None or (parameter.type == "SEED" and value == ""):
@@ -341,6 +351,10 @@ def validate(
         else:
             clean[parameter.name] = float(value) if parameter.type == "FLOAT" else value
     return clean, errors
+
+
+#: unknown parameters named one by one; the rest are counted in one more error
+MAX_LISTED_ERRORS = 20
 
 
 def _error(code: str, name: str, message: str) -> ParameterError:
@@ -393,9 +407,25 @@ def _check_files(parameter: Parameter, value: Any, is_allowed_file: FileCheck | 
     for url in urls:
         if not isinstance(url, str) or not url.strip():
             return f"{name} must be the URL of an uploaded {parameter.type.lower()} file"
-        if is_allowed_file is not None and not is_allowed_file(url):
-            return f"{name}: {url!r} is not an uploaded file or an allowed URL"
+        shown = url if len(url) <= 200 else url[:200] + "..."
+        if len(url) > MAX_FILE_URL or (
+            is_allowed_file is not None and not _allowed(is_allowed_file, url)
+        ):
+            return f"{name}: {shown!r} is not an uploaded file or an allowed URL"
     return None
+
+
+#: no stored file has a longer URL; a longer one is refused before any path is built
+MAX_FILE_URL = 2048
+
+
+def _allowed(is_allowed_file: FileCheck, url: str) -> bool:
+    # A URL that makes the check itself fail (a path too long for the OS, a symlink loop)
+    # is one that is not an acceptable file: the client hears INVALID_PARAMETER.
+    try:
+        return is_allowed_file(url)
+    except (OSError, ValueError, RuntimeError):
+        return False
 
 
 def _number(value: float) -> str:

@@ -30,7 +30,8 @@ class Connected:
 
 
 async def record_connected(conn: asyncpg.Connection, rows: Sequence[Connected]) -> int:
-    """Insert connections; one that is already recorded is left as it is."""
+    """Insert connections; one that is already recorded is left as it is, and one of a
+    user who no longer exists is dropped (its row would be cascaded away anyway)."""
     if not rows:
         return 0
     status = await conn.execute(
@@ -41,6 +42,8 @@ async def record_connected(conn: asyncpg.Connection, rows: Sequence[Connected]) 
            FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                        $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
                 AS t(c, u, r, ip, ua, at, gone, m)
+           -- a user deleted meanwhile (ON DELETE CASCADE) must not fail the whole batch
+           WHERE u IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = u)
            ON CONFLICT (connection_id) DO NOTHING""",
         [r.connection_id for r in rows],
         [r.user_id for r in rows],

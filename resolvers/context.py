@@ -24,6 +24,7 @@ from comfygraph.schema.progress import JobProgress
 from comfygraph.schema.sessions import Asset
 from comfygraph.studio.auth import (
     AuthError,
+    Claims,
     TokenVerifier,
     bearer_token,
     decode_token,
@@ -31,6 +32,7 @@ from comfygraph.studio.auth import (
     viewer_from_claims,
 )
 from comfygraph.studio.files import Grant
+from comfygraph.studio.ratelimit import RateLimits
 from comfygraph.studio.services import Services
 
 
@@ -57,15 +59,22 @@ class ApiLimits:
     resync_jobs: int
 
 
-def viewer_from_header(secret: str | TokenVerifier, authorization: str | None) -> Viewer:
-    """The viewer an `Authorization` header names (anonymous without one); AuthError for
-    a malformed, expired or wrongly signed token. A TokenVerifier remembers tokens."""
+def claims_from_header(secret: str | TokenVerifier, authorization: object) -> Claims | None:
+    """The claims of the token an `Authorization` header carries (None without one);
+    AuthError for a malformed, expired or wrongly signed token. A TokenVerifier
+    remembers verified tokens until they expire."""
     token = bearer_token(authorization)
     if token is None:
-        return ANONYMOUS
+        return None
     if isinstance(secret, TokenVerifier):
-        return viewer_from_claims(secret.verify(token))
-    return viewer_from_claims(decode_token(secret, token))
+        return secret.verify(token)
+    return decode_token(secret, token)
+
+
+def viewer_from_header(secret: str | TokenVerifier, authorization: str | None) -> Viewer:
+    """The viewer an `Authorization` header names, from the token alone (anonymous
+    without one); the server also checks it against the user (studio/viewers.py)."""
+    return viewer_from_claims(claims_from_header(secret, authorization))
 
 
 @dataclass
@@ -80,6 +89,14 @@ class Context:
     connection_params: dict[str, Any] | None = field(default=None)
     #: first come, first served admission to the pool for requests (one per app)
     gate: FairGate | None = None
+    #: when the viewer's token expires (a websocket ends its subscriptions then)
+    token_expires_at: float | None = None
+    rates: RateLimits | None = None
+
+    @property
+    def client_address(self) -> str | None:
+        client = self.request.client
+        return client.host if client is not None else None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -87,7 +104,7 @@ class Context:
 
     @cached_property
     def db(self) -> RequestConnection:
-        return RequestConnection(self.pool, self.gate)
+        return RequestConnection(self.pool, lambda: self.viewer, self.gate)
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -117,9 +134,13 @@ class Context:
         self.__dict__.pop("loaders", None)
         self.__dict__.pop("feeds", None)
 
-    def issue_token(self, user_id: uuid.UUID, *, role: str) -> str:
+    def issue_token(self, user_id: uuid.UUID, *, role: str, version: int = 0) -> str:
         return issue_token(
-            self.keys.jwt_secret, user_id, role=role, ttl=self.limits.token_ttl_seconds
+            self.keys.jwt_secret,
+            user_id,
+            role=role,
+            ttl=self.limits.token_ttl_seconds,
+            version=version,
         )
 
 

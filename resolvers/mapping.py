@@ -103,11 +103,12 @@ def job_from_row(kind: Kind, row: Row) -> AnyJob:
     )
 
 
-def user_from_row(row: Row) -> User:
+def user_from_row(row: Row, *, revealed: bool = False) -> User:
     return User(
+        revealed=revealed,
         id=to_global_id("User", row["id"]),
         uid=row["id"],
-        email=row["email"],
+        address=row["email"],
         full_name=row["full_name"],
         role=Role(row["role"]),
         created_at=row["created_at"],

@@ -29,7 +29,14 @@ from comfygraph.domain.statuses import TERMINAL
 from comfygraph.resolvers.args import given, job_id, session_id
 from comfygraph.resolvers.mapping import job_from_row
 from comfygraph.resolvers.webhooks import check_webhook_url
-from comfygraph.schema.errors import NOT_FOUND, ApiError, UserError, unauthenticated, user_error
+from comfygraph.schema.errors import (
+    NOT_FOUND,
+    ApiError,
+    UserError,
+    rate_limited,
+    unauthenticated,
+    user_error,
+)
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
 from comfygraph.studio.files import allowed_inputs, canonical
 from comfygraph.studio.submit import JobRequest, Submitted, submit
@@ -120,6 +127,10 @@ async def _retryable(
 
 async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
     services = ctx.services
+    if ctx.rates is not None:
+        limited = await ctx.rates.submission(ctx.pool, ctx.viewer)
+        if limited is not None:
+            return SubmitJobPayload(user_errors=[rate_limited(*limited)])
     client = ctx.request.client
     # File inputs: the URLs a client was shown are signed; rows keep the canonical ones,
     # and only the submitter's own uploads or files of jobs they may see are accepted.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from comfygraph.schema.errors import unauthenticated, user_error
+from comfygraph.schema.errors import rate_limited, unauthenticated, user_error
 from comfygraph.schema.payloads import UploadPayload
 from comfygraph.schema.scalars import Upload
 from comfygraph.studio.files import Grant
@@ -27,6 +27,10 @@ async def upload_file(info: strawberry.Info[Context, None], file: Upload) -> Upl
     if ctx.viewer.user_id is None:
         raise unauthenticated()
     limit = ctx.limits.max_upload_bytes
+    if ctx.rates is not None:
+        limited = await ctx.rates.upload(ctx.pool, ctx.viewer, getattr(file, "size", None))
+        if limited is not None:
+            return UploadPayload(user_errors=[rate_limited(*limited)])
     try:
         stored = await store_upload(
             ctx.services.storage, file, owner=ctx.viewer.user_id, limit=limit

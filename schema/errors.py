@@ -25,6 +25,10 @@ GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+BAD_INPUT = "BAD_INPUT"
+TOO_MANY_LOGINS = "TOO_MANY_LOGINS"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 # userErrors[].code
@@ -59,7 +63,19 @@ class UserError:
         description="Stable machine-readable code, e.g. UNKNOWN_WORKFLOW, INVALID_PARAMETER, "
         "NOT_CANCELLABLE."
     )
+    retry_after_seconds: float | None = strawberry.field(
+        default=None, description="With RATE_LIMITED: when to try again."
+    )
 
 
 def user_error(code: str, message: str, field: Sequence[str] | None = None) -> UserError:
     return UserError(code=code, message=message, field=list(field) if field else None)
+
+
+RATE_LIMITED = "RATE_LIMITED"
+
+
+def rate_limited(message: str, retry_after: float) -> UserError:
+    return UserError(
+        code=RATE_LIMITED, message=message, field=None, retry_after_seconds=retry_after
+    )

@@ -159,6 +159,10 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         # An upload plus room for the rest of a multipart request.
         middleware=[
             Middleware(metrics.middleware),
-            Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_upload_bytes + 1024 * 1024,
+                other_max_bytes=settings.max_json_body_bytes,
+            ),
         ],
     )

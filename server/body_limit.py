@@ -2,7 +2,9 @@
 
 Starlette's multipart parser spools a whole upload before a resolver sees it; this
 caps what a client can make the server read: a declared Content-Length over the limit
-is answered 413 at once, and a body that streams past it is cut off with 413.
+is answered 413 at once, and a body that streams past it is cut off with 413. A
+request that is not multipart (a JSON GraphQL body) has a much smaller limit of its own,
+`other_max_bytes`: only uploads need the large one.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, other_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.other_max_bytes = max_bytes if other_max_bytes is None else other_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.max_bytes if multipart else self.other_max_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(send)
             return
         seen = 0
@@ -35,7 +41,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 

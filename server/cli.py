@@ -157,7 +157,29 @@ def token(
     if row is None:
         fail(f"no user with email {email}")
     secret = guarded(settings.effective_jwt_secret)
-    typer.echo(issue_token(secret, row["id"], role=row["role"], ttl=ttl))
+    typer.echo(
+        issue_token(secret, row["id"], role=row["role"], ttl=ttl, version=row["token_version"])
+    )
+
+
+@cli.command("revoke-tokens")
+def revoke_tokens(email: str = typer.Option(..., help="The user's email.")) -> None:
+    """Make every token issued so far to a user stop working (within AUTH_CACHE_SECONDS)."""
+    from comfygraph.db.users import revoke_tokens as revoke
+
+    settings = settings_or_fail()
+
+    async def go() -> Any:
+        conn = await _open(settings)
+        try:
+            return await revoke(conn, email)
+        finally:
+            await conn.close()
+
+    row = run(go)
+    if row is None:
+        fail(f"no user with email {email}")
+    typer.echo(f"revoked every token of {row['email']} (token version {row['token_version']})")
 
 
 @cli.command("import-legacy")

@@ -40,7 +40,11 @@ async def ensure_demo_user(settings: Settings, dsn: str) -> DemoUser:
     finally:
         await conn.close()
     token = issue_token(
-        settings.effective_jwt_secret(), row["id"], role=row["role"], ttl=DEMO_TOKEN_TTL
+        settings.effective_jwt_secret(),
+        row["id"],
+        role=row["role"],
+        ttl=DEMO_TOKEN_TTL,
+        version=row["token_version"],
     )
     return DemoUser(DEMO_EMAIL, DEMO_PASSWORD, token)
 

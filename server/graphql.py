@@ -26,19 +26,23 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.types import ExecutionResult as StrawberryResult
 
+from comfygraph.db.visibility import Viewer
 from comfygraph.resolvers.compiled import CompiledExecution, Compiler
-from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_header
+from comfygraph.resolvers.context import ApiLimits, Context, Keys, claims_from_header
 from comfygraph.resolvers.request_db import FairGate
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
-from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
+from comfygraph.schema.limits import document_too_large
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
+from comfygraph.server.limits import limits_from, rate_limits_from
 from comfygraph.server.persisted import PersistedQueries
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.studio.auth import AuthError
+from comfygraph.studio.viewers import ViewerCheck
 
 # Root fields a request may ask for without a valid sign-in.
 OPEN_FIELDS = frozenset({"login", "__typename", "__schema", "__type"})
@@ -80,11 +84,14 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, settings: Settings) -> None:
+        self.schema_limits = schema_limits = limits_from(settings)
         # Compiled plans run after the gate, i.e. after every parse/validation rule.
         self.compiler = Compiler()
         compiled = [partial(CompiledExecution, self.compiler)] if settings.compiled_queries else []
         super().__init__(
-            build_schema(extensions=[AuthGate, HttpSubscriptionGate, *compiled]),
+            build_schema(
+                extensions=[AuthGate, HttpSubscriptionGate, *compiled], limits=schema_limits
+            ),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
@@ -102,6 +109,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.realtime = Realtime(settings, self.schema)
         self.persisted = PersistedQueries()
+        self.viewers = ViewerCheck(ttl=settings.auth_cache_seconds)
+        self.rates = rate_limits_from(settings)
         self.ide_page = graphiql_page(
             token=settings.graphiql_token, local_assets=settings.graphiql_assets_dir is not None
         )
@@ -133,15 +142,21 @@ class GraphQLView(GraphQL[Context, None]):
             keys=self.keys,
             limits=self.limits,
             gate=self._gate(state.services.pool),
+            rates=self.rates,
         )
         if not isinstance(request, WebSocket):
             try:
-                context.viewer = viewer_from_header(
-                    self.keys.tokens, request.headers.get("authorization")
-                )
+                context.viewer = await self._viewer(context, request.headers.get("authorization"))
             except AuthError as exc:
                 context.auth_error = exc
         return context
+
+    async def _viewer(self, context: Context, authorization: object) -> Viewer:
+        """The viewer of a token, checked against the users table (cached briefly)."""
+        claims = claims_from_header(self.keys.tokens, authorization)
+        viewer = await self.viewers.viewer(context.pool, claims)
+        context.token_expires_at = claims.expires_at if claims else None
+        return viewer
 
     async def execute_single(
         self,
@@ -152,10 +167,23 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> StrawberryResult:
-        try:  # automatic persisted queries: a known hash stands for its query
+        # A document over the byte limit is refused before anything parses or caches it.
+        too_large = document_too_large(request_data.query, self.schema_limits)
+        if too_large is not None:
+            sub_response.status_code = 413
+            return StrawberryResult(data=None, errors=[too_large])
+        try:  # automatic persisted queries (checked for size above): a hash stands for its query
             request_data.query = self.persisted.resolve(request_data.query, request_data.extensions)
         except ApiError as exc:
             return StrawberryResult(data=None, errors=[exc])
+        if context.viewer.anonymous and context.auth_error is None:
+            retry = await self.rates.anonymous(context.pool, context.client_address)
+            if retry is not None:
+                sub_response.status_code = 429
+                sub_response.headers["retry-after"] = str(int(retry))
+                message = "too many anonymous requests from this address"
+                error = ApiError(RATE_LIMITED, message, retryAfterSeconds=retry)
+                return StrawberryResult(data=None, errors=[error])
         # One database connection serves the whole operation (see RequestConnection). It
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()
@@ -163,6 +191,7 @@ class GraphQLView(GraphQL[Context, None]):
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
+            await context.db.finish()  # committed before the client hears of it
         except BaseException:
             await context.db.release()
             raise
@@ -174,10 +203,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> Any:
         """A websocket signs in once, with connection_init's {"Authorization": "Bearer …"}."""
-        params = context.connection_params or {}
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            viewer = viewer_from_header(self.keys.tokens, header if header else None)
+            viewer = await self._viewer(context, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
         if viewer.anonymous and not context.limits.allow_anonymous:

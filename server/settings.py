@@ -161,6 +161,26 @@ class Settings(BaseSettings):
     compiled_queries: bool = True
     #: asyncpg's session reset on every pool release (off: no round trip; db/pool.py)
     db_pool_full_reset: bool = False
+    # Abuse limits (issue 11): what one request may cost before anything runs.
+    #: a GraphQL document longer than this (bytes) is refused before it is parsed
+    max_document_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: the JSON body of a non-multipart request (bytes); over it: HTTP 413
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: static cost budget of one operation (each list multiplies its children by its size)
+    max_query_cost: int = Field(default=20_000, ge=1)
+    #: a token's user (exists, not disabled, role, token version) is re-read this often (s)
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Rate limits and quotas (studio/ratelimit.py): per user, then per client address.
+    rate_submissions_per_minute: int = Field(default=120, ge=1)
+    #: PENDING + PROCESSING jobs one user may have at once
+    rate_active_jobs: int = Field(default=50, ge=1)
+    rate_uploads_per_minute: int = Field(default=60, ge=1)
+    rate_upload_bytes_per_day: int = Field(default=10 * 1024**3, ge=1)
+    rate_logins_per_minute_per_address: int = Field(default=30, ge=1)
+    rate_logins_per_minute_per_email: int = Field(default=10, ge=1)
+    rate_anonymous_per_second: int = Field(default=50, ge=1)
+    rate_admins_exempt: bool = True
 
     @field_validator("database_url")
     @classmethod
@@ -190,8 +210,12 @@ class Settings(BaseSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret(cls, v: str | None) -> str | None:
-        if v is not None and len(v) < 16:
-            raise ValueError("must be at least 16 characters")
+        if v is None:
+            return v
+        if len(v.encode()) < 32:
+            raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        if "change-me" in v.lower() or "changeme" in v.lower():
+            raise ValueError("is a placeholder (change-me): set a random secret of 32+ bytes")
         return v
 
     @field_validator("webhook_allow_http_hosts", mode="before")

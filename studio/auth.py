@@ -28,11 +28,17 @@ class AuthError(Exception):
 class Claims:
     user_id: uuid.UUID
     role: str
+    #: the user's token_version when the token was issued (0 for tokens without one)
+    version: int = 0
+    #: when the token expires (seconds since the epoch)
+    expires_at: float | None = None
 
 
-def issue_token(secret: str, user_id: uuid.UUID, *, role: str = "user", ttl: int = 3600) -> str:
+def issue_token(
+    secret: str, user_id: uuid.UUID, *, role: str = "user", ttl: int = 3600, version: int = 0
+) -> str:
     now = int(time.time())
-    payload = {"sub": str(user_id), "role": role, "iat": now, "exp": now + ttl}
+    payload = {"sub": str(user_id), "role": role, "iat": now, "exp": now + ttl, "ver": version}
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
@@ -48,13 +54,21 @@ def _decode(key: Any, token: str) -> tuple[Claims, float]:
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
-    except jwt.InvalidTokenError as exc:
-        raise AuthError(f"invalid token: {exc}") from None
+    except jwt.InvalidTokenError:
+        # PyJWT's own wording (codec errors, header details) is not for clients.
+        raise AuthError("invalid token") from None
     try:
         user_id = uuid.UUID(str(payload["sub"]))
     except ValueError:
-        raise AuthError("invalid token: sub is not a user id") from None
-    return Claims(user_id, str(payload.get("role") or "user")), float(payload["exp"])
+        raise AuthError("invalid token") from None
+    version = payload.get("ver", 0)
+    exp = payload.get("exp")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise AuthError("invalid token")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise AuthError("invalid token")
+    claims = Claims(user_id, str(payload.get("role") or "user"), version, float(exp))
+    return claims, float(exp)
 
 
 class TokenVerifier:
@@ -84,10 +98,12 @@ class TokenVerifier:
         return claims
 
 
-def bearer_token(header: str | None) -> str | None:
+def bearer_token(header: object) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None when absent."""
-    if not header:
+    if header is None or header == "":
         return None
+    if not isinstance(header, str):
+        raise AuthError("Authorization must be a string 'Bearer <token>'")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization header must be 'Bearer <token>'")

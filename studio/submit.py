@@ -53,6 +53,24 @@ class Submitted:
     created: bool  # False: an earlier submit with the same idempotency key
 
 
+#: problems listed one by one in a refusal; the rest are counted in one more
+MAX_PROBLEMS = 20
+
+
+def capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [
+        *problems[:MAX_PROBLEMS],
+        Problem(
+            "TOO_MANY_ERRORS",
+            f"{more} more problems not listed ({len(problems)} in all)",
+            ("input",),
+        ),
+    ]
+
+
 def _columns(kind: OutputType, template: WorkflowTemplate, clean: Mapping[str, Any]) -> dict:
     """Type-specific columns filled from the parameters (input URLs, prompt, size)."""
     allowed = COLUMNS_OF[kind]
@@ -123,7 +141,7 @@ async def submit(
             if session is None or not can_change_session(viewer, session):
                 problems.append(Problem("SESSION_NOT_FOUND", "no such session", ("sessionId",)))
         if problems:
-            return problems
+            return capped(problems)
         kind = OutputType(template.output_type.lower())
         raw = {
             "workflow_name": template.name,

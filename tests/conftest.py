@@ -13,6 +13,14 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from tests.dbutil import create_database, drop_database
 
+# Every test talks from 127.0.0.1, and with Redis the counters are shared by all modules
+# (and runs): the suite's servers get rate limits it cannot reach. The tests of the
+# limits themselves (tests/graphql/test_limits.py) set small ones explicitly.
+for _name in ("RATE_ANONYMOUS_PER_SECOND", "RATE_LOGINS_PER_MINUTE_PER_ADDRESS",
+              "RATE_LOGINS_PER_MINUTE_PER_EMAIL", "RATE_SUBMISSIONS_PER_MINUTE",
+              "RATE_ACTIVE_JOBS", "RATE_UPLOADS_PER_MINUTE"):  # fmt: skip
+    os.environ.setdefault(_name, "1000000")
+
 
 @pytest.fixture(scope="session")
 def admin_dsn() -> str:

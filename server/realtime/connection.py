@@ -3,8 +3,11 @@ shared streams), and its record in websocket_connections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+#: close code when the token a websocket signed in with expires
+TOKEN_EXPIRED = 4403
 _PING = '{"type":"ping"}'
 _slots = itertools.count()
 _KEEP_ALIVE = '{"type":"ka"}'
@@ -45,6 +50,7 @@ class LiveConnection:
         #: which second of the keep-alive interval this connection is pinged in
         self.slot = next(_slots)
         self._sent = -1  # frames written as of the last keep-alive round
+        self._expiry: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     def open(self) -> None:
@@ -64,8 +70,25 @@ class LiveConnection:
         )
         if self.protocol != TRANSPORT_WS:
             self.outbox.put_text(_KEEP_ALIVE)  # graphql-ws: "ka" right after the ack
+        if self.context.token_expires_at is not None:
+            self._expiry = asyncio.create_task(self._expire(self.context.token_expires_at))
+
+    async def _expire(self, at: float) -> None:
+        """The token ran out: the socket closes with 4403 (the client may reconnect with a
+        fresh token); nothing more is streamed on the old one."""
+        await asyncio.sleep(max(0.0, at - time.time()))
+        for member in list(self.members.values()):
+            member.leave()
+        self.members.clear()
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=TOKEN_EXPIRED, reason="token expired")
 
     async def close(self) -> None:
+        if self._expiry is not None and self._expiry is not asyncio.current_task():
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
+        self._expiry = None
         for member in list(self.members.values()):
             member.leave()
         self.members.clear()

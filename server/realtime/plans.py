@@ -11,6 +11,7 @@ cached by document text.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.schema import BaseSchema
 
+from comfygraph.schema.limits import Limits, document_too_large, request_error
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -43,11 +46,13 @@ class Plan:
 
 
 class Plans:
-    def __init__(self, schema: BaseSchema, *, max_tokens: int, cache_size: int = 512) -> None:
+    def __init__(self, schema: BaseSchema, limits: Limits) -> None:
         self._schema: GraphQLSchema = schema._schema  # type: ignore[attr-defined]
-        self._max_tokens = max_tokens
-        self._cache_size = cache_size
-        self._documents: OrderedDict[str, tuple[DocumentNode, list[GraphQLError]] | None] = (
+        self._limits = limits
+        self._max_tokens = limits.max_tokens
+        self._cache_size = limits.cache_size
+        # Keyed by a digest of the text: the cache never holds the texts themselves.
+        self._documents: OrderedDict[bytes, tuple[DocumentNode, list[GraphQLError]] | None] = (
             OrderedDict()
         )
 
@@ -60,6 +65,9 @@ class Plans:
             return None
         if operation_name is not None and not isinstance(operation_name, str):
             return None
+        too_large = document_too_large(query, self._limits)
+        if too_large is not None:
+            return [too_large]
         parsed = self._document(query)
         if parsed is None:
             return None
@@ -69,6 +77,9 @@ class Plans:
             return None
         if errors:
             return errors
+        refused = request_error(self._schema, document, variables, operation_name, self._limits)
+        if refused is not None:
+            return [refused]
         selections = operation.selection_set.selections
         if len(selections) != 1 or not isinstance(node := selections[0], FieldNode):
             return None
@@ -100,9 +111,10 @@ class Plans:
     def _document(self, query: str) -> tuple[DocumentNode, list[GraphQLError]] | None:
         """The parsed document and its validation errors; None when it does not parse
         (cached either way)."""
-        if query in self._documents:
-            self._documents.move_to_end(query)
-            return self._documents[query]
+        key = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self._documents:
+            self._documents.move_to_end(key)
+            return self._documents[key]
         parsed: tuple[DocumentNode, list[GraphQLError]] | None
         try:
             document = parse(query, max_tokens=self._max_tokens)
@@ -110,7 +122,7 @@ class Plans:
             parsed = None
         else:
             parsed = (document, validate(self._schema, document))
-        self._documents[query] = parsed
+        self._documents[key] = parsed
         if len(self._documents) > self._cache_size:
             self._documents.popitem(last=False)
         return parsed

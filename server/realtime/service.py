@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from strawberry.schema import BaseSchema
 
 from comfygraph.bus.tasks import cancel_and_wait
-from comfygraph.schema.limits import Limits
+from comfygraph.server.limits import limits_from
 from comfygraph.server.realtime.connection import LiveConnection
 from comfygraph.server.realtime.connections import ConnectionLog
 from comfygraph.server.realtime.gcpolicy import FreezeWhileBusy
@@ -44,7 +44,7 @@ class RealtimeStats:
 class Realtime:
     def __init__(self, settings: Settings, schema: BaseSchema) -> None:
         self.settings = settings
-        self.plans = Plans(schema, max_tokens=Limits().max_tokens)
+        self.plans = Plans(schema, limits_from(settings))
         self.streams = Streams(schema)
         self.connections: set[LiveConnection] = set()
         self._log: ConnectionLog | None = None

@@ -161,7 +161,7 @@ def test_too_many_aliases(clients: dict) -> None:
 
 
 def test_too_many_tokens(clients: dict) -> None:
-    query = "{ " + " ".join("__typename" for _ in range(6000)) + " }"
+    query = "{ " + " ".join("__typename" for _ in range(5100)) + " }"
     _refused(clients["alice"], query, None, "TOO_MANY_TOKENS")
 
 
