@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from comfygraph.db.kinds import OutputType as Kind
+from comfygraph.db.visibility import ANONYMOUS, Viewer
 from comfygraph.domain.statuses import JobStatus
 from comfygraph.resolvers.mapping import JOB_TYPE_NAMES
 from comfygraph.schema.enums import Role
@@ -22,9 +23,10 @@ Row = Mapping[str, Any]
 class Env:
     """Request-scoped lookups that getters of nested objects read (owners by id)."""
 
-    __slots__ = ("queue", "users")
+    __slots__ = ("queue", "users", "viewer")
 
-    def __init__(self) -> None:
+    def __init__(self, viewer: Viewer = ANONYMOUS) -> None:
+        self.viewer = viewer  # whose emails may be shown (schema/users.py's rule)
         self.users: dict[uuid.UUID, Row] = {}
         self.queue: dict[uuid.UUID, int] = {}
 
@@ -141,10 +143,16 @@ def _user_id(row: Row, env: Env) -> str:
     return to_global_id("User", row["id"])
 
 
+def _email(row: Row, env: Env) -> str:
+    """As User.email: only the user and admins see it."""
+    viewer = env.viewer
+    return row["email"] if viewer.is_admin or viewer.user_id == row["id"] else ""
+
+
 _ROLE_NAMES = {r.value: r.name for r in Role}
 USER_FIELDS: dict[str, Getter] = {
     "id": _user_id,
-    "email": column("email"),
+    "email": _email,
     "fullName": column("full_name"),
     "role": lambda row, env: _ROLE_NAMES[row["role"]],
     "createdAt": as_iso("created_at"),

@@ -268,7 +268,7 @@ def _feed_step(doc: _Doc, name: str, nodes: list[FieldNode]) -> Step:
         after = given(values.get("after"))
         codec = ctx.keys.cursors
         position = None if after is None else codec.decode(CursorKind.JOBS, after)
-        env = Env()
+        env = Env(ctx.viewer)
         async with ctx.db.acquire() as conn:
             page = await job_page(
                 conn, ctx.viewer, query, first=size,
@@ -353,7 +353,7 @@ def _single_job_step(doc: _Doc, name: str, nodes: list[FieldNode]) -> Step:
             if type_name not in KIND_OF_TYPE_NAME:
                 raise Fallback
             kind = KIND_OF_TYPE_NAME[type_name]
-        env = Env()
+        env = Env(ctx.viewer)
         async with ctx.db.acquire() as conn:
             row = (await jobs_by_ids(conn, [uid], [kind], columns)).get(uid)
             if row is None or row["kind"] != kind.value or not can_see_job(ctx.viewer, row):

@@ -361,3 +361,25 @@ def test_known_documents_compile_and_errors_answer_alike(
         assert a.content == b.content, query
         if code:
             assert a.json()["errors"][0]["extensions"]["code"] == code
+
+
+def test_compiled_owner_emails_follow_the_users_rule(
+    clients: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """Other people's emails are hidden on the compiled path as on the interpreted one
+    (a public feed names owners; only the owner and admins see an address)."""
+    query = """{ jobs(first: 50, filter: {scope: PUBLIC}) { edges { node {
+        ... on GenerationJob { owner { id email } } } } } }"""
+    bob = world["users"]["bob"]
+    for viewer in ("anonymous", "bob", "admin"):
+        compiled, interpreted = clients[viewer]
+        a = compiled.post("/graphql", json={"query": query})
+        assert a.content == interpreted.post("/graphql", json={"query": query}).content
+        owners = [e["node"]["owner"] for e in a.json()["data"]["jobs"]["edges"]]
+        emails = {o["email"] for o in owners if o}
+        if viewer == "admin":
+            assert "" not in emails and len(emails) > 1
+        elif viewer == "bob":
+            assert emails <= {"", bob["email"]} and "" in emails
+        else:
+            assert emails == {""}
