@@ -68,7 +68,7 @@ class WorkerPool:
         request_timeout: float = 10.0,
         unavailable_after: float = 30.0,
         reconcile_interval: float = 5.0,
-        capabilities_refresh: float = 300.0,
+        capabilities_refresh: float = 60.0,
     ) -> None:
         self.workers: dict[str, Worker] = {}
         for url, price in workers:

@@ -56,7 +56,7 @@ class ComfyRuntime:
         replica: str | None = None,
         supervisor: Supervisor | None = None,
         affinity_window: int = 8,
-        capabilities_refresh: float = 300.0,
+        capabilities_refresh: float = 60.0,
     ) -> ComfyRuntime:
         name = replica or replica_name()
         pool_ = WorkerPool(
