@@ -14,6 +14,7 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "model_used", "user_ip", "idempotency_key", "priority", "attempts", "claimed_by",
     "lease_expires_at", "cost_usd", "created_at", "updated_at", "started_at", "completed_at",
     "processing_time_seconds", "deleted_at", "legacy_source", "legacy_id",
+    "blocked_reason", "batch_id",
 )  # fmt: skip
 
 # Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from comfygraph.resolvers import job_mutations, session_mutations, submit, uploads, users
+from comfygraph.resolvers import (
+    job_mutations,
+    session_mutations,
+    submit,
+    uploads,
+    users,
+    workers,
+)
 
 
 @strawberry.type
@@ -40,3 +47,9 @@ class Mutation:
     delete_session = strawberry.mutation(resolver=session_mutations.delete_session)
 
     login = strawberry.mutation(resolver=users.login)
+
+    drain_worker = strawberry.mutation(
+        resolver=workers.drain_worker,
+        description="Admins: the worker takes no new jobs, finishes its own, then is DRAINED.",
+    )
+    undrain_worker = strawberry.mutation(resolver=workers.undrain_worker)

@@ -88,6 +88,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 request_timeout=settings.worker_request_timeout,
                 max_attempts=settings.job_max_attempts,
                 supervisor=supervisor,
+                affinity_window=settings.scheduler_affinity_window,
+                capabilities_refresh=settings.worker_capabilities_refresh,
             )
             services = Services(pool, templates, storage, comfy, bus, publish)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
