@@ -233,3 +233,21 @@ async def processing_counts(conn: asyncpg.Connection) -> dict[str, int]:
     )
     rows = await conn.fetch(f"SELECT comfy_url, count(*) AS n FROM ({union}) p GROUP BY 1")
     return {r["comfy_url"]: r["n"] for r in rows}
+
+
+# ---------------------------------------------------------------- batches
+
+
+async def batch_jobs(
+    conn: asyncpg.Connection, batch_id: uuid.UUID
+) -> list[tuple[OutputType, asyncpg.Record]]:
+    """The live jobs of a batch, oldest first (a batch is one workflow, so one table)."""
+    found: list[tuple[OutputType, asyncpg.Record]] = []
+    for kind in OutputType:
+        rows = await conn.fetch(
+            f"""SELECT * FROM {kind.table} WHERE batch_id = $1 AND deleted_at IS NULL
+                ORDER BY created_at, id""",
+            batch_id,
+        )
+        found += [(kind, r) for r in rows]
+    return found

@@ -49,6 +49,7 @@ class ApiLimits:
     token_ttl_seconds: int
     max_upload_bytes: int
     resync_jobs: int
+    max_batch_count: int = 100
 
 
 def viewer_from_header(secret: str, authorization: str | None) -> Viewer:

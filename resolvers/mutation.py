@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from comfygraph.resolvers import (
+    batches,
     job_mutations,
     session_mutations,
     submit,
@@ -53,3 +54,6 @@ class Mutation:
         description="Admins: the worker takes no new jobs, finishes its own, then is DRAINED.",
     )
     undrain_worker = strawberry.mutation(resolver=workers.undrain_worker)
+    cancel_batch = strawberry.mutation(
+        resolver=batches.cancel_batch, description="Cancel every job of a batch not yet ended."
+    )

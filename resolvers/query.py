@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from comfygraph.resolvers import catalog
+from comfygraph.resolvers import batches, catalog
 from comfygraph.resolvers import jobs as job_resolvers
 from comfygraph.resolvers import nodes as node_resolvers
 from comfygraph.resolvers import sessions as session_resolvers
@@ -29,3 +29,6 @@ class Query:
     session = strawberry.field(resolver=session_resolvers.session)
     sessions = strawberry.field(resolver=session_resolvers.sessions)
     me = strawberry.field(resolver=user_resolvers.me)
+    batch = strawberry.field(
+        resolver=batches.batch, description="The jobs one submitJob(count: N) created."
+    )

@@ -170,6 +170,7 @@ class JobFilter:
     workflow_names: list[str] | None = strawberry.UNSET
     statuses: list[JobStatus] | None = strawberry.UNSET
     session_id: strawberry.ID | None = strawberry.UNSET
+    batch_id: strawberry.ID | None = strawberry.UNSET
     created_after: datetime | None = strawberry.UNSET
     created_before: datetime | None = strawberry.UNSET
 

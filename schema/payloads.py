@@ -26,6 +26,11 @@ class SubmitJobInput:
     )
     session_id: strawberry.ID | None = strawberry.UNSET
     priority: int | None = 0
+    count: int | None = strawberry.field(
+        default=1,
+        description="Create this many jobs (up to MAX_BATCH_COUNT), each with its own seeds "
+        "(SEED parameters: the given seed + i, or random), sharing one batchId.",
+    )
 
 
 @strawberry.input
@@ -49,6 +54,10 @@ class CreateSessionInput:
 class SubmitJobPayload:
     job: Job | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+    jobs: list[Job] = strawberry.field(
+        default_factory=list, description="Every job created (count of them), in order."
+    )
+    batch_id: strawberry.ID | None = None
 
 
 @strawberry.type

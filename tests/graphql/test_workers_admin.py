@@ -120,3 +120,41 @@ def test_drain_blocks_new_jobs_then_drained_then_undrain(
     done = until(lambda: (j := alice.data(JOB, {"id": second})["job"])["status"] == "COMPLETED"
                  and j)  # fmt: skip
     assert done["comfyUrl"] == full and done["blockedReason"] is None
+
+
+BATCH = """mutation($n: Int) { submitJob(input: {workflowName: "product-image", count: $n,
+  parameters: {prompt: "a shoe", seed: 7}}) { batchId userErrors { code field }
+  jobs { ... on GenerationJob { id parameters batchId } } } }"""
+GET_BATCH = "query($id: ID!) { batch(id: $id) { id total pending processing cancelled } }"
+FEED = """query($b: ID) { jobs(first: 50, filter: {batchId: $b}) {
+  edges { node { ... on GenerationJob { id } } } } }"""
+CANCEL = """mutation($id: ID!) { cancelBatch(id: $id) { cancelledCount userErrors { code }
+  batch { total cancelled } } }"""
+
+
+def test_a_batch_has_distinct_seeds_one_id_a_feed_filter_and_cancels_whole(
+    users: dict[str, GraphQLClient], fleet: tuple[str, str]
+) -> None:
+    alice, bob = users["alice"], users["bob"]
+    for n in (0, 101):
+        refused = alice.data(BATCH, {"n": n})["submitJob"]
+        assert refused["userErrors"] == [{"code": "INVALID_COUNT", "field": ["count"]}]
+        assert refused["jobs"] == []
+    _lacking, full = fleet
+    httpx.post(f"{full}/emulator/faults", json={"action": "stall", "class_type": "KSampler"})
+    made = alice.data(BATCH, {"n": 3})["submitJob"]
+    batch_id, jobs = made["batchId"], made["jobs"]
+    assert made["userErrors"] == [] and len(jobs) == 3
+    assert [j["parameters"]["seed"] for j in jobs] == [7, 8, 9]
+    assert {j["batchId"] for j in jobs} == {batch_id}
+    feed = alice.data(FEED, {"b": batch_id})["jobs"]["edges"]
+    assert sorted(e["node"]["id"] for e in feed) == sorted(j["id"] for j in jobs)
+    assert alice.data(GET_BATCH, {"id": batch_id})["batch"]["total"] == 3
+    assert bob.data(GET_BATCH, {"id": batch_id})["batch"] is None  # not bob's
+    assert bob.data(CANCEL, {"id": batch_id})["cancelBatch"]["userErrors"] == [
+        {"code": "NOT_FOUND"}
+    ]
+    until(lambda: alice.data(GET_BATCH, {"id": batch_id})["batch"]["processing"] >= 1)
+    cancelled = alice.data(CANCEL, {"id": batch_id})["cancelBatch"]
+    assert cancelled["cancelledCount"] == 3 and cancelled["batch"] == {"total": 3, "cancelled": 3}
+    httpx.post(f"{full}/emulator/faults", json={"action": "release"})
