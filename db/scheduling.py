@@ -42,8 +42,11 @@ def _user_key(user_id: uuid.UUID | None) -> str:
     return str(user_id) if user_id is not None else ""
 
 
-async def classify_pending(conn: asyncpg.Connection, classify: Classify, limit: int = 500) -> int:
-    """Classify up to `limit` unclassified PENDING jobs (oldest first); returns how many."""
+async def classify_pending(
+    conn: asyncpg.Connection, classify: Classify, limit: int = 500, *, fair: bool = True
+) -> int:
+    """Classify up to `limit` unclassified PENDING jobs (oldest first); returns how many.
+    `fair=False` puts everyone in one share: oldest first (the benchmark's baseline)."""
     async with conn.transaction():
         rows: list[tuple[OutputType, asyncpg.Record]] = []
         for kind in OutputType:
@@ -57,7 +60,11 @@ async def classify_pending(conn: asyncpg.Connection, classify: Classify, limit: 
         if not rows:
             return 0
         rows.sort(key=lambda kr: (kr[1]["created_at"], kr[1]["id"]))
-        users = sorted({_user_key(r["user_id"]) for _k, r in rows})
+
+        def user_of(row: asyncpg.Record) -> str:
+            return _user_key(row["user_id"]) if fair else "*"
+
+        users = sorted({user_of(r) for _k, r in rows})
         # Locked in one order, so classifiers on two replicas never deadlock.
         vtimes = {
             r["user_key"]: r["vtime"]
@@ -70,7 +77,7 @@ async def classify_pending(conn: asyncpg.Connection, classify: Classify, limit: 
         now = await _virtual_time(conn)
         updates: dict[OutputType, list[dict[str, Any]]] = {k: [] for k in OutputType}
         for kind, row in rows:
-            user = _user_key(row["user_id"])
+            user = user_of(row)
             key = max(now, vtimes.get(user, now)) + 1.0
             vtimes[user] = key
             needs = classify(row["workflow_name"], row["parameters"])

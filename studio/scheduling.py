@@ -42,7 +42,9 @@ class Scheduler:
         templates: TemplateSet,
         affinity_window: int = 8,
         refresh_interval: float = 1.0,
+        fair_share: bool = True,
     ) -> None:
+        self.fair_share = fair_share
         self.pool, self.workers, self.templates = pool, workers, templates
         self.affinity_window = affinity_window
         self.refresh_interval = refresh_interval
@@ -71,7 +73,7 @@ class Scheduler:
 
     async def prepare(self) -> None:
         async with self.pool.acquire() as conn:
-            classified = await classify_pending(conn, self._classify)
+            classified = await classify_pending(conn, self._classify, fair=self.fair_share)
             drained = await draining_urls(conn)
         for worker in self.workers.workers.values():
             if worker.draining and worker.url not in drained:
