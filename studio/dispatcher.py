@@ -68,6 +68,8 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim jobs while a worker has room; returns how many were started."""
+        if not self.workers.workers:
+            return 0  # no worker configured: jobs wait PENDING, nothing to prepare for
         await self.scheduler.prepare()
         started = 0
         done: set[str] = set()  # workers with room but nothing pending they can run
