@@ -75,3 +75,31 @@ def test_workers_command_shows_health_and_fails_on_a_down_worker(tmp_path: Path)
         both = comfygraph("workers", env={**env, "COMFY_WORKERS": f"{up},{dead}"})
     assert both.returncode == 1
     assert both.stderr.strip().splitlines()[-1] == f"error: unreachable: {dead}"
+
+
+def test_workers_drain_records_it_for_every_replica_and_refuses_unknown_urls(
+    tmp_path: Path, dsn: str
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path),
+           "COMFY_WORKERS": "http://gpu-1:8188"}  # fmt: skip
+    drained = comfygraph("workers", "--drain", "http://gpu-1:8188", env=env)
+    assert drained.returncode == 0, drained.stderr
+    assert "draining" in drained.stdout
+    unknown = comfygraph("workers", "--drain", "http://gpu-9:8188", env=env)
+    assert unknown.returncode != 0 and unknown.stderr.startswith("error: no configured worker")
+
+    async def draining() -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return bool(await conn.fetchval("SELECT draining FROM worker_drains WHERE url = $1",
+                                            "http://gpu-1:8188"))  # fmt: skip
+        finally:
+            await conn.close()
+
+    assert asyncio.run(draining()) is True
+    assert comfygraph("workers", "--undrain", "http://gpu-1:8188", env=env).returncode == 0
+    assert asyncio.run(draining()) is False
