@@ -30,6 +30,7 @@ class JobQuery:
     workflow_names: tuple[str, ...] | None = None
     statuses: tuple[str, ...] | None = None
     session_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
 
@@ -63,6 +64,8 @@ def _branch_conditions(sql: _Sql, viewer: Viewer, q: JobQuery) -> list[list[str]
     common = ["deleted_at IS NULL"]
     if q.session_id is not None:
         common.append(f"session_id = {sql.param(q.session_id)}")
+    if q.batch_id is not None:
+        common.append(f"batch_id = {sql.param(q.batch_id)}")
     if q.created_after is not None:
         common.append(f"created_at > {sql.param(q.created_after)}")
     if q.created_before is not None:

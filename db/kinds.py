@@ -17,6 +17,7 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "lease_expires_at", "cost_usd", "created_at", "updated_at", "started_at", "completed_at",
     "processing_time_seconds", "deleted_at", "legacy_source", "legacy_id",
     "webhook_url",
+    "blocked_reason", "batch_id",
 )  # fmt: skip
 
 # Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).

@@ -98,7 +98,8 @@ async def adopt_expired(
 async def queue_positions(
     conn: asyncpg.Connection, job_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """How many PENDING jobs are ahead of each given PENDING job (0 = next to run).
+    """How many PENDING jobs are ahead of each given PENDING job (0 = next to run), in
+    the scheduler's order (priority, fair share, age; see db/scheduling.py).
 
     One statement for any number of ids; jobs that are not PENDING are absent.
     """
@@ -106,7 +107,7 @@ async def queue_positions(
     if not ids:
         return {}
     pending = " UNION ALL ".join(
-        f"""SELECT id, priority, created_at FROM {k.table}
+        f"""SELECT id, priority, coalesce(fair_key, 'infinity') AS fk, created_at FROM {k.table}
             WHERE status = 'pending' AND deleted_at IS NULL"""
         for k in OutputType
     )
@@ -116,7 +117,8 @@ async def queue_positions(
             SELECT m.id, (SELECT count(*) FROM q
                           WHERE q.priority > m.priority
                              OR (q.priority = m.priority
-                                 AND (q.created_at, q.id) < (m.created_at, m.id))) AS ahead
+                                 AND (q.fk, q.created_at, q.id) < (m.fk, m.created_at, m.id)))
+                   AS ahead
             FROM mine m""",
         ids,
     )

@@ -21,13 +21,25 @@ JSON object; the reply is the fault state (``GET /emulator/faults`` returns it t
         # progress bar is then interrupted at its next tick, a core node finishes first
     {"action": "release"}                  # let every stalled node go on
     {"action": "drop_websockets"}          # close every socket (code 1001)
-    {"action": "restart"}                  # forget queue, history, running prompt, caches
-                                           # and rules; drop sockets (1012); counter to 0
+    {"action": "restart"}                  # forget queue, history, running prompt, caches,
+                                           # rules and loaded models; drop sockets (1012);
+                                           # counter to 0. With "missing_nodes": [...] and/or
+                                           # "missing_models": [...] it comes back without
+                                           # them (a worker whose node packs changed)
+    {"action": "model_load", "seconds": 2}  # a loader whose model differs from the one its
+                                           # class holds waits this long (wall seconds);
+                                           # the reply counts "model_loads"; 0 = off
+    {"action": "devices", "devices": [...]}  # /system_stats answers these devices (null:
+                                           # the real one), e.g. a malformed list
     {"action": "speed", "speed": 50}       # simulated time is divided by speed
     {"action": "fail_rate", "fail_rate": 0.2}  # chance that a simulated node raises
     {"action": "clear"}                    # forget pending fail/stall rules
 
-Reply: ``{"speed", "fail_rate", "rules": [...], "stalled": [node ids]}`` plus
+``create_emulator_app(missing_nodes=..., missing_models=...)`` starts a worker without
+some node classes or model files (absent from /object_info, loader choices, /models).
+
+Reply: ``{"speed", "fail_rate", "rules": [...], "stalled": [node ids], "model_load_seconds",
+"model_loads"}`` plus
 ``released`` / ``dropped`` counts for those actions; 400 ``{"error"}`` on a bad request.
 """
 

@@ -28,6 +28,13 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _names(body: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{key} must be a list of strings")
+    return tuple(value)
+
+
 def _number(body: dict[str, Any], key: str, lo: float, hi: float) -> float:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
@@ -54,7 +61,19 @@ async def _apply(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
     if action == "drop_websockets":
         return {"dropped": state.hub.drop_all()}
     if action == "restart":
-        await state.restart()
+        install = None
+        if "missing_nodes" in body or "missing_models" in body:
+            install = (_names(body, "missing_nodes"), _names(body, "missing_models"))
+        await state.restart(install)
+        return {}
+    if action == "model_load":
+        state.faults.model_load_seconds = _number(body, "seconds", 0.0, 600.0)
+        return {}
+    if action == "devices":
+        devices = body.get("devices")
+        if devices is not None and not isinstance(devices, list):
+            raise BadRequest("devices must be a list (or null for the real one)")
+        state.faults.devices = devices
         return {}
     if action == "speed":
         state.faults.speed = _number(body, "speed", 1e-3, 1e6)

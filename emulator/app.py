@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 import uvicorn
@@ -67,9 +67,12 @@ def create_emulator_app(
     fail_rate: float = 0.0,
     output_dir: Path | None = None,
     seed: int | None = None,
+    missing_nodes: Iterable[str] = (),
+    missing_models: Iterable[str] = (),
 ) -> Starlette:
     """A ComfyUI-protocol emulator. Output files go to `output_dir` (a temporary folder,
-    removed at shutdown, when None); uploads and previews live in a private temp folder."""
+    removed at shutdown, when None); uploads and previews live in a private temp folder.
+    `missing_nodes` / `missing_models`: class types and model files this worker lacks."""
     if speed <= 0:
         raise ValueError("speed must be positive")
     if not 0.0 <= fail_rate <= 1.0:
@@ -82,7 +85,10 @@ def create_emulator_app(
             output=output_dir or scratch / "output", input=scratch / "input", temp=scratch / "temp"
         )
         state = EmulatorState(
-            files=files, faults=Faults(speed=speed, fail_rate=fail_rate, seed=seed)
+            files=files,
+            faults=Faults(speed=speed, fail_rate=fail_rate, seed=seed),
+            missing_nodes=tuple(missing_nodes),
+            missing_models=tuple(missing_models),
         )
         app.state.emulator = state
         await state.start()

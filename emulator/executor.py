@@ -287,3 +287,6 @@ class NodeRun:
 
     def send_text(self, text: str) -> None:
         self._run.executor.hub.send_text_frame(self.node_id, text)
+
+    async def load_model(self, class_type: str, name: str) -> None:
+        await self._run.executor.faults.load_model(class_type, name)

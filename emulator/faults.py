@@ -62,6 +62,21 @@ class Faults:
         self.rng = random.Random(seed)
         self.rules: list[Rule] = []
         self.stalled: dict[str, asyncio.Event] = {}
+        # Model loading (off at 0): a loader whose model differs from the one its class
+        # holds now waits this many wall seconds (not divided by speed), like a GPU
+        # moving weights into VRAM; a loader cached by ComfyUI never runs, so never loads.
+        self.model_load_seconds = 0.0
+        self.model_loads = 0
+        self.resident: dict[str, str] = {}  # loader class_type -> model it holds
+        self.devices: Any = None  # when set, /system_stats answers these devices
+
+    async def load_model(self, class_type: str, name: str) -> None:
+        if self.resident.get(class_type) == name:
+            return
+        self.resident[class_type] = name
+        if self.model_load_seconds > 0:
+            self.model_loads += 1
+            await asyncio.sleep(self.model_load_seconds)
 
     def add(self, rule: Rule) -> None:
         self.rules.append(rule)
@@ -113,4 +128,6 @@ class Faults:
             "fail_rate": self.fail_rate,
             "rules": [rule.describe() for rule in self.rules],
             "stalled": sorted(self.stalled),
+            "model_load_seconds": self.model_load_seconds,
+            "model_loads": self.model_loads,
         }

@@ -12,7 +12,6 @@ import sys
 from starlette.requests import Request
 from starlette.responses import Response
 
-from comfygraph.emulator.catalog import MODEL_FILES
 from comfygraph.emulator.responses import json_response, state_of, status_only
 from comfygraph.emulator.ws import SERVER_FEATURES
 
@@ -44,7 +43,8 @@ async def system_stats(request: Request) -> Response:
                 "embedded_python": False,
                 "argv": list(sys.argv),
             },
-            "devices": [
+            "devices": state_of(request).faults.devices
+            or [
                 {
                     "name": "emulator",
                     "type": "cpu",
@@ -83,11 +83,12 @@ async def extensions(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    return json_response(list(MODEL_FILES))
+    return json_response(list(state_of(request).models))
 
 
 async def models_in(request: Request) -> Response:
     folder = request.path_params["folder"]
-    if folder not in MODEL_FILES:
+    models = state_of(request).models
+    if folder not in models:
         return status_only(404)
-    return json_response(MODEL_FILES[folder])
+    return json_response(models[folder])

@@ -15,6 +15,7 @@ from comfygraph.emulator.cache import OutputCache
 from comfygraph.emulator.executor import Executor
 from comfygraph.emulator.faults import Faults
 from comfygraph.emulator.files import Files
+from comfygraph.emulator.fleet import model_files, restrict
 from comfygraph.emulator.hub import Hub
 from comfygraph.emulator.nodes import node_registry
 from comfygraph.emulator.prompt_queue import PromptQueue
@@ -23,10 +24,19 @@ log = logging.getLogger("comfygraph.emulator")
 
 
 class EmulatorState:
-    def __init__(self, *, files: Files, faults: Faults) -> None:
+    def __init__(
+        self,
+        *,
+        files: Files,
+        faults: Faults,
+        missing_nodes: tuple[str, ...] = (),
+        missing_models: tuple[str, ...] = (),
+    ) -> None:
         self.files = files
         self.faults = faults
-        self.registry = node_registry()
+        self.registry: dict[str, Any] = {}
+        self.models: dict[str, list[str]] = {}
+        self.install(missing_nodes, missing_models)
         self.hub = Hub()
         self.queue = PromptQueue(on_change=self._queue_changed)
         self.cache = OutputCache()
@@ -35,6 +45,12 @@ class EmulatorState:
         )
         self.number = 0  # ComfyUI's PromptServer.number: priority counter
         self._worker: asyncio.Task[None] | None = None
+
+    def install(self, missing_nodes: tuple[str, ...], missing_models: tuple[str, ...]) -> None:
+        """The node classes and model files this worker has (all, less the missing)."""
+        self.registry.clear()
+        self.registry.update(restrict(node_registry(), missing_nodes, missing_models))
+        self.models = model_files(missing_models)
 
     def _queue_changed(self) -> None:
         self.hub.send("status", {"status": self.queue.info()}, None)
@@ -62,10 +78,14 @@ class EmulatorState:
                 await self._worker
             self._worker = None
 
-    async def restart(self) -> None:
+    async def restart(self, install: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> None:
         """What a crashed-and-restarted ComfyUI looks like from outside: sockets dropped,
-        the running prompt gone without a word, queue, history and caches empty."""
+        the running prompt gone without a word, queue, history and caches empty, models
+        unloaded. `install` = (missing nodes, missing models) it comes back with."""
         await self.stop()
+        if install is not None:
+            self.install(*install)
+        self.faults.resident.clear()
         self.hub.drop_all(code=1012)
         self.queue.reset()
         self.cache.clear()

@@ -36,6 +36,14 @@ def session_id(value: str) -> uuid.UUID:
     return from_global_id(value, expect=frozenset({"Session"}))[1]
 
 
+def batch_id(value: str, argument: str = "id") -> uuid.UUID:
+    """A batch id (submitJob's batchId): a UUID."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise invalid_argument(argument, f"not a batch id: {value!r}") from None
+
+
 def _values(argument: str, values: Sequence[T] | None) -> tuple[T, ...] | None:
     values = given(values)
     if values is None:
@@ -71,6 +79,7 @@ def job_query(
         workflow_names=_values("filter.workflowNames", f.workflow_names),
         statuses=None if statuses is None else tuple(s.value for s in statuses),
         session_id=None if sid is None else session_id(sid),
+        batch_id=None if not given(f.batch_id) else batch_id(str(f.batch_id), "filter.batchId"),
         created_after=_utc(f.created_after),
         created_before=_utc(f.created_before),
     )

@@ -9,8 +9,15 @@ import strawberry
 
 from comfygraph.comfy.templates import Parameter, WorkflowTemplate
 from comfygraph.comfy.workers import Worker as ComfyWorker
+from comfygraph.db.scheduling import processing_counts
 from comfygraph.schema.enums import OutputType, ParameterType
-from comfygraph.schema.workflows import Worker, Workflow, WorkflowParameter
+from comfygraph.schema.workflows import (
+    Worker,
+    WorkerCapabilities,
+    WorkerStatus,
+    Workflow,
+    WorkflowParameter,
+)
 
 if TYPE_CHECKING:
     from comfygraph.resolvers.context import Context
@@ -26,7 +33,31 @@ async def workflows(
 
 async def workers(info: strawberry.Info[Context, None]) -> list[Worker]:
     runtime = info.context.services.comfy
-    return [_worker(w) for w in sorted(runtime.workers.workers.values(), key=lambda w: w.url)]
+    async with info.context.pool.acquire() as conn:
+        busy = await processing_counts(conn)
+    admin = info.context.viewer.is_admin
+    return [
+        worker_view(w, busy.get(w.url, 0), admin=admin)
+        for w in sorted(runtime.workers.workers.values(), key=lambda w: w.url)
+    ]
+
+
+def worker_view(worker: ComfyWorker, processing: int, *, admin: bool) -> Worker:
+    """The worker as the API shows it; `processing`: its PROCESSING jobs (all replicas)."""
+    view = _worker(worker)
+    if worker.draining:
+        view.status = WorkerStatus.DRAINING if processing else WorkerStatus.DRAINED
+    elif not worker.healthy:
+        view.status = WorkerStatus.UNHEALTHY
+    caps = worker.capabilities
+    if admin and caps is not None:
+        view.capabilities = WorkerCapabilities(
+            node_count=len(caps.nodes),
+            model_count=len(caps.models),
+            nodes=sorted(caps.nodes),
+            models=sorted(caps.models),
+        )
+    return view
 
 
 def _workflow(template: WorkflowTemplate) -> Workflow:

@@ -57,6 +57,7 @@ class ApiLimits:
     token_ttl_seconds: int
     max_upload_bytes: int
     resync_jobs: int
+    max_batch_count: int = 100
 
 
 def claims_from_header(secret: str | TokenVerifier, authorization: object) -> Claims | None:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import strawberry
+
 from comfygraph.db.kinds import OutputType as Kind
 from comfygraph.schema.enums import (
     AssetStatus,
@@ -64,6 +66,8 @@ def job_from_row(kind: Kind, row: Row) -> AnyJob:
         "user_id": row["user_id"],
         "session_id": row["session_id"],
         "raw_outputs": row["outputs"] or [],
+        "blocked_reason": row.get("blocked_reason") if row["status"] == "pending" else None,
+        "batch_id": None if row.get("batch_id") is None else strawberry.ID(str(row["batch_id"])),
     }
     if kind is Kind.VIDEO:
         return VideoJob(

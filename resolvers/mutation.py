@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from comfygraph.resolvers import (
+    batches,
     job_mutations,
     session_mutations,
     submit,
@@ -12,6 +13,7 @@ from comfygraph.resolvers import (
     uploads,
     users,
     webhooks,
+    workers,
 )
 
 
@@ -58,3 +60,11 @@ class Mutation:
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
     rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
     redeliver_webhook = strawberry.mutation(resolver=webhooks.redeliver_webhook)
+    drain_worker = strawberry.mutation(
+        resolver=workers.drain_worker,
+        description="Admins: the worker takes no new jobs, finishes its own, then is DRAINED.",
+    )
+    undrain_worker = strawberry.mutation(resolver=workers.undrain_worker)
+    cancel_batch = strawberry.mutation(
+        resolver=batches.cancel_batch, description="Cancel every job of a batch not yet ended."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from comfygraph.resolvers import catalog
+from comfygraph.resolvers import batches, catalog
 from comfygraph.resolvers import jobs as job_resolvers
 from comfygraph.resolvers import nodes as node_resolvers
 from comfygraph.resolvers import sessions as session_resolvers
@@ -32,3 +32,6 @@ class Query:
     me = strawberry.field(resolver=user_resolvers.me)
     webhook_endpoints = strawberry.field(resolver=webhook_resolvers.webhook_endpoints)
     webhook_deliveries = strawberry.field(resolver=webhook_resolvers.webhook_deliveries)
+    batch = strawberry.field(
+        resolver=batches.batch, description="The jobs one submitJob(count: N) created."
+    )

@@ -76,6 +76,7 @@ async def submit_job(
         session_id=session_uid,
         priority=input.priority or 0,
         extra={"webhook_url": webhook_url} if webhook_url else {},
+        count=1 if input.count is None else input.count,
     )
     return await _submit(info.context, viewer, request)
 
@@ -146,7 +147,14 @@ async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJo
         is_allowed_file=allowed.__contains__,
         wake=services.comfy.dispatcher.wake,
         user_ip=client.host if client is not None else None,
+        max_count=ctx.limits.max_batch_count,
     )
     if isinstance(result, Submitted):
-        return SubmitJobPayload(job=job_from_row(result.kind, result.row))
+        rows = result.rows or (result.row,)
+        batch = result.row["batch_id"]
+        return SubmitJobPayload(
+            job=job_from_row(result.kind, result.row),
+            jobs=[job_from_row(result.kind, r) for r in rows],
+            batch_id=None if batch is None else strawberry.ID(str(batch)),
+        )
     return SubmitJobPayload(user_errors=[user_error(p.code, p.message, p.path) for p in result])

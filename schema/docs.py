@@ -23,6 +23,8 @@ _JOB = "the id of a job (VideoJob, ImageJob, TextJob or AudioJob)"
 _SESSION_ID = "The id of the session (Session.id)."
 
 TYPES = {
+    "WorkerPayload": "The worker after the change, or why not.",
+    "CancelBatchPayload": "The batch after the cancel, or why not.",
     "WebhookEndpoint": "A URL that receives signed (Standard Webhooks) events.",
     "WebhookEndpointPayload": "The endpoint created or changed, or why not.",
     "CreateWebhookEndpointInput": "Where to send events, and which.",
@@ -72,6 +74,24 @@ TYPES = {
 }
 
 FIELDS = {
+    "JobFilter.batchId": "Only the jobs of this batch (SubmitJobPayload.batchId).",
+    "Worker.status": "HEALTHY, UNHEALTHY, DRAINING (finishing its jobs) or DRAINED.",
+    "WorkerCapabilities.nodeCount": "How many node class types it has.",
+    "WorkerCapabilities.modelCount": "How many model files its loaders offer.",
+    "WorkerCapabilities.nodes": "Its node class types.",
+    "WorkerCapabilities.models": "The model files its loaders offer.",
+    "Batch.jobs": "The batch's jobs, in the order they were created.",
+    "Batch.total": "How many jobs it has.",
+    "Batch.pending": "How many are PENDING.",
+    "Batch.processing": "How many are PROCESSING.",
+    "Batch.completed": "How many are COMPLETED.",
+    "Batch.failed": "How many FAILED.",
+    "Batch.cancelled": "How many were CANCELLED.",
+    "Mutation.undrainWorker": "Admins: the worker takes new jobs again.",
+    "SubmitJobPayload.batchId": "The batch's id when count > 1 (Query.batch, JobFilter.batchId).",
+    "WorkerPayload.worker": "The worker, when it succeeded.",
+    "CancelBatchPayload.batch": "The batch, when it succeeded.",
+    "CancelBatchPayload.cancelledCount": "How many jobs this cancelled.",
     "Query.webhookEndpoints": "The viewer's webhook endpoints (an admin's include global ones).",
     "Query.webhookDeliveries": "The newest deliveries to one of the viewer's endpoints.",
     "Session.musicUrl": "The uploaded audio file the final video is scored with.",
@@ -307,6 +327,10 @@ FIELDS = {
 }
 
 ARGUMENTS = {
+    "Query.batch(id)": "The batch's id.",
+    "Mutation.drainWorker(url)": "The worker's URL, as in Query.workers.",
+    "Mutation.undrainWorker(url)": "The worker's URL, as in Query.workers.",
+    "Mutation.cancelBatch(id)": "The batch's id.",
     "Query.webhookDeliveries(endpointId)": "The endpoint's id.",
     "Mutation.trackComfyJob(input)": "The worker, the prompt id and what it was built from.",
     "Mutation.createWebhookEndpoint(input)": "The URL and events.",
@@ -341,6 +365,12 @@ ARGUMENTS = {
 }
 
 ENUM_VALUES = {
+    "WorkerStatus": {
+        "HEALTHY": "Answering its health checks and taking jobs.",
+        "UNHEALTHY": "Not answering (or answering wrongly): it gets no jobs.",
+        "DRAINING": "Takes no new jobs; some still run on it.",
+        "DRAINED": "Takes no new jobs and runs none: safe to stop.",
+    },
     "OutputType": {"VIDEO": "A video.", "IMAGE": "Images.", "TEXT": "Text.", "AUDIO": "Audio."},
     "JobStatus": {
         "PENDING": "Queued, waiting for a worker.",

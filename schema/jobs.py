@@ -66,6 +66,13 @@ class GenerationJob(Node):
     cost_usd: float | None = strawberry.field(
         description="What the job cost, from the worker's GPU seconds and its configured price."
     )
+    blocked_reason: str | None = strawberry.field(
+        description="While PENDING: why no healthy worker can run it now, e.g. "
+        '"no healthy worker has node MultiTalkModelLoader". Null when it can run.'
+    )
+    batch_id: strawberry.ID | None = strawberry.field(
+        description="The batch (submitJob with count > 1) the job belongs to."
+    )
     uid: strawberry.Private[uuid.UUID]
     user_id: strawberry.Private[uuid.UUID | None]
     session_id: strawberry.Private[uuid.UUID | None]
@@ -164,6 +171,7 @@ class JobFilter:
     workflow_names: list[str] | None = strawberry.UNSET
     statuses: list[JobStatus] | None = strawberry.UNSET
     session_id: strawberry.ID | None = strawberry.UNSET
+    batch_id: strawberry.ID | None = strawberry.UNSET
     created_after: datetime | None = strawberry.UNSET
     created_before: datetime | None = strawberry.UNSET
 

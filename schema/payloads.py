@@ -30,6 +30,11 @@ class SubmitJobInput:
         default=strawberry.UNSET,
         description="Also POST this job's job.* events here (signed with Me.webhookSecret).",
     )
+    count: int | None = strawberry.field(
+        default=1,
+        description="Create this many jobs (up to MAX_BATCH_COUNT), each with its own seeds "
+        "(SEED parameters: the given seed + i, or random), sharing one batchId.",
+    )
 
 
 @strawberry.input
@@ -60,6 +65,10 @@ class SubmitJobPayload:
     # fragments on ImageJob etc. stay valid (every member of Job implements it).
     job: GenerationJob | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+    jobs: list[GenerationJob] = strawberry.field(
+        default_factory=list, description="Every job created (count of them), in order."
+    )
+    batch_id: strawberry.ID | None = None
 
 
 @strawberry.type

@@ -111,6 +111,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 request_timeout=settings.worker_request_timeout,
                 max_attempts=settings.job_max_attempts,
                 supervisor=supervisor,
+                affinity_window=settings.scheduler_affinity_window,
+                capabilities_refresh=settings.worker_capabilities_refresh,
             )
             files = FileSigner(
                 storage,

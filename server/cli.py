@@ -230,12 +230,26 @@ def emulator(
 
 
 @cli.command()
-def workers() -> None:
+def workers(
+    drain: str | None = typer.Option(None, help="Drain this worker: it takes no new jobs."),
+    undrain: str | None = typer.Option(None, help="Give a drained worker jobs again."),
+) -> None:
     """List configured workers (COMFY_WORKERS) and their health; exit 1 if any is down."""
     from comfygraph.server.demo import running_demo_worker
-    from comfygraph.server.workers_cmd import print_workers, run
+    from comfygraph.server.workers_cmd import print_workers, run, set_drain
 
     settings = settings_or_fail()
+    if drain is not None or undrain is not None:
+        if drain is not None and undrain is not None:
+            fail("give --drain or --undrain, not both")
+        url = str(drain if drain is not None else undrain).rstrip("/")
+        if url not in {w.url.rstrip("/") for w in settings.comfy_workers}:
+            known = ", ".join(w.url for w in settings.comfy_workers) or "none"
+            fail(f"no configured worker {url!r} (COMFY_WORKERS: {known})")
+        running = run_db(lambda conn: set_drain(conn, url, drain is not None))
+        state = "draining" if drain is not None else "undrained"
+        typer.echo(f"{url}: {state} ({running} job(s) still running there)")
+        return
     if not settings.comfy_workers:
         demo_worker = running_demo_worker(settings.data_dir)
         if demo_worker is None:
@@ -248,6 +262,19 @@ def workers() -> None:
     down = [w.url for w in found if not w.healthy]
     if down:
         fail(f"unreachable: {', '.join(down)}")
+
+
+def run_db(action: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `action(conn)` on a migrated connection to the configured database."""
+
+    async def go() -> T:
+        conn = await _open(settings_or_fail())
+        try:
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    return run(go)
 
 
 def main() -> None:

@@ -106,6 +106,7 @@ class GraphQLView(GraphQL[Context, None]):
             token_ttl_seconds=settings.jwt_ttl_seconds,
             max_upload_bytes=settings.max_upload_bytes,
             resync_jobs=settings.ws_resync_jobs,
+            max_batch_count=settings.max_batch_count,
         )
         self.realtime = Realtime(settings, self.schema)
         self.persisted = PersistedQueries()

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from comfygraph.db.scheduling import blocked_counts
 from comfygraph.db.stats import job_status_counts
 from comfygraph.server.state import AppState
 
@@ -27,6 +28,7 @@ class StateCollector(Collector):
     def __init__(self) -> None:
         self.state: AppState | None = None
         self.job_counts: dict[tuple[str, str], int] = {}
+        self.blocked: dict[str, int] = {}
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
@@ -35,6 +37,14 @@ class StateCollector(Collector):
         for (kind, status), n in sorted(self.job_counts.items()):
             jobs.add_metric([kind, status], n)
         yield jobs
+        blocked = GaugeMetricFamily(
+            "comfygraph_jobs_blocked",
+            "PENDING jobs no healthy worker can run, by reason",
+            labels=["reason"],
+        )
+        for reason, n in sorted(self.blocked.items()):
+            blocked.add_metric([reason], n)
+        yield blocked
         state = self.state
         if state is None:
             return
@@ -96,6 +106,7 @@ class Metrics:
         self.collector.state = state
         async with state.pool.acquire() as conn:
             self.collector.job_counts = await job_status_counts(conn)
+            self.collector.blocked = await blocked_counts(conn)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

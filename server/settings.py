@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     #: runs of a job its worker lost before it fails (per-workflow requeueLost may say 1)
     job_max_attempts: int = Field(default=2, ge=1, le=10)
 
+    # Scheduling (studio/scheduling.py, issue 13).
+    #: a worker prefers a job with its last job's models among this many first ones (1: off)
+    scheduler_affinity_window: int = Field(default=8, ge=1, le=100)
+    #: a worker's /object_info is read again this often (and whenever it comes back)
+    worker_capabilities_refresh: float = Field(default=60.0, gt=0)
+    #: jobs one submitJob may create (`count`)
+    max_batch_count: int = Field(default=100, ge=1, le=10000)
+
     # The event bus (bus/).
     #: events waiting for one slow subscriber (progress ticks coalesce; status never drops)
     bus_queue_size: int = Field(default=256, ge=8)

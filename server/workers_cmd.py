@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from comfygraph.comfy.workers import Worker, WorkerPool
+from comfygraph.db.scheduling import processing_counts, set_draining
 from comfygraph.server.settings import Settings
 
 
@@ -45,3 +47,9 @@ def print_workers(workers: list[Worker]) -> None:
 
 def run(settings: Settings) -> list[Worker]:
     return asyncio.run(check_workers(settings))
+
+
+async def set_drain(conn: Any, url: str, draining: bool) -> int:
+    """Record the drain (every replica reads it); returns jobs still running there."""
+    await set_draining(conn, url, draining)
+    return (await processing_counts(conn)).get(url, 0)

@@ -20,8 +20,9 @@ from comfygraph.comfy.workers import Worker, WorkerPool
 from comfygraph.db.errors import IllegalTransition
 from comfygraph.db.jobs import transition
 from comfygraph.db.kinds import OutputType
-from comfygraph.db.queue import adopt_expired, claim_next_pending, renew_leases
+from comfygraph.db.queue import adopt_expired, renew_leases
 from comfygraph.studio.runner import JobRunner
+from comfygraph.studio.scheduling import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,16 @@ class Dispatcher:
         replica: str,
         lease_s: float = 30.0,
         poll_interval: float = 1.0,
+        affinity_window: int = 8,
     ) -> None:
         self.pool, self.workers, self.runner = pool, workers, runner
+        self.scheduler = Scheduler(
+            pool=pool,
+            workers=workers,
+            templates=runner.templates,
+            affinity_window=affinity_window,
+            refresh_interval=poll_interval,
+        )
         self.replica, self.lease_s, self.poll_interval = replica, lease_s, poll_interval
         self.tracking: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -59,14 +68,16 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim jobs while a worker has room; returns how many were started."""
+        if not self.workers.workers:
+            return 0  # no worker configured: jobs wait PENDING, nothing to prepare for
+        await self.scheduler.prepare()
         started = 0
-        while (worker := self.workers.pick()) is not None:
-            async with self.pool.acquire() as conn:
-                claimed = await claim_next_pending(
-                    conn, replica=self.replica, worker_url=worker.url, lease_s=self.lease_s
-                )
+        done: set[str] = set()  # workers with room but nothing pending they can run
+        while (worker := self.workers.pick(exclude=done)) is not None:
+            claimed = await self.scheduler.claim(worker, replica=self.replica, lease_s=self.lease_s)
             if claimed is None:
-                break
+                done.add(worker.url)
+                continue
             kind, row = claimed
             await self.runner.events.status(kind.value, row)
             self._follow(kind, row, worker)

@@ -303,6 +303,7 @@ class JobRunner:
     ) -> None:
         if isinstance(exc, WorkerUnavailable):
             self.workers.mark_unhealthy(worker, str(exc))
+        self.workers.stale(worker)  # it may have restarted: read what it can run again
         template = self.templates.get(row["workflow_name"])
         requeue = template is not None and template.requeue_lost
         if requeue and row["attempts"] < self.config.max_attempts:

@@ -55,6 +55,8 @@ class ComfyRuntime:
         max_attempts: int = 2,
         replica: str | None = None,
         supervisor: Supervisor | None = None,
+        affinity_window: int = 8,
+        capabilities_refresh: float = 60.0,
     ) -> ComfyRuntime:
         name = replica or replica_name()
         pool_ = WorkerPool(
@@ -65,6 +67,7 @@ class ComfyRuntime:
             request_timeout=request_timeout,
             unavailable_after=unavailable_after,
             reconcile_interval=min(5.0, max(0.5, unavailable_after / 4)),
+            capabilities_refresh=capabilities_refresh,
         )
         runner = JobRunner(
             pool=pool,
@@ -81,6 +84,7 @@ class ComfyRuntime:
             replica=name,
             lease_s=lease_s,
             poll_interval=poll_interval,
+            affinity_window=affinity_window,
         )
         return cls(pool_, runner, dispatcher, name, supervisor or Supervisor())
 

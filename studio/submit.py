@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from comfygraph.comfy.templates import TemplateSet, WorkflowTemplate, validate
+from comfygraph.comfy.templates import SEED_MAX, TemplateSet, WorkflowTemplate, validate
 from comfygraph.db.errors import IdempotencyConflict
 from comfygraph.db.jobs import create_job
 from comfygraph.db.kinds import COLUMNS_OF, OutputType
@@ -44,6 +44,7 @@ class JobRequest:
     session_id: uuid.UUID | None = None
     priority: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)  # more columns (pipeline use)
+    count: int = 1  # > 1: a batch of jobs with distinct seeds and one batch_id
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Submitted:
     kind: OutputType
     row: asyncpg.Record
     created: bool  # False: an earlier submit with the same idempotency key
+    rows: tuple[asyncpg.Record, ...] = ()  # every job of a batch (row is the first)
 
 
 #: problems listed one by one in a refusal; the rest are counted in one more
@@ -97,6 +99,7 @@ async def submit(
     is_allowed_file: Callable[[str], bool],
     wake: Callable[[], None] | None = None,
     user_ip: str | None = None,
+    max_count: int = 100,
 ) -> Submitted | list[Problem]:
     assert viewer.user_id is not None, "callers check that the viewer is signed in"
     template = templates.get(request.workflow_name)
@@ -126,6 +129,10 @@ async def submit(
                 ("priority",),
             )
         )
+    if not 1 <= request.count <= max_count:
+        problems.append(
+            Problem("INVALID_COUNT", f"count must be within 1..{max_count}", ("count",))
+        )
     key = request.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         problems.append(
@@ -150,22 +157,31 @@ async def submit(
             "session_id": str(request.session_id or ""),
             "priority": request.priority,
         }
+        if request.count > 1:
+            raw["count"] = request.count
+        batch = uuid.uuid4() if request.count > 1 else None
+        rows: list[asyncpg.Record] = []
+        created = False
         try:
-            row, created = await create_job(
-                conn,
-                kind,
-                user_id=viewer.user_id,
-                workflow_name=template.name,
-                parameters=clean,
-                idempotency_key=key,
-                request=raw,
-                public=request.public,
-                session_id=request.session_id,
-                priority=request.priority,
-                user_ip=user_ip,
-                **_columns(kind, template, clean),
-                **request.extra,
-            )
+            async with conn.transaction():  # a batch is stored whole or not at all
+                for index, values in enumerate(seeded(template, clean, request.count)):
+                    row, created = await create_job(
+                        conn,
+                        kind,
+                        user_id=viewer.user_id,
+                        workflow_name=template.name,
+                        parameters=values,
+                        idempotency_key=key if key is None or index == 0 else f"{key}#{index}",
+                        request=raw,
+                        public=request.public,
+                        session_id=request.session_id,
+                        priority=request.priority,
+                        user_ip=user_ip,
+                        **({"batch_id": batch} if batch else {}),
+                        **_columns(kind, template, values),
+                        **request.extra,
+                    )
+                    rows.append(row)
         except IdempotencyConflict:
             return [
                 Problem(
@@ -175,7 +191,25 @@ async def submit(
                 )
             ]
     if created:
-        await events.status(kind.value, row)
+        for each in rows:
+            await events.status(kind.value, each)
         if wake is not None:
             wake()
-    return Submitted(kind, row, created)
+    return Submitted(kind, rows[0], created, tuple(rows))
+
+
+def seeded(
+    template: WorkflowTemplate, clean: Mapping[str, Any], count: int
+) -> list[dict[str, Any]]:
+    """`count` copies of the values, each SEED parameter distinct: its seed s (given, or
+    the random one validation chose) gives s, s+1, ... wrapping at the parameter's max."""
+    seeds = [p for p in template.parameters if p.type == "SEED" and p.name in clean]
+    copies = [dict(clean) for _ in range(count)]
+    for parameter in seeds:
+        low = int(parameter.min or 0)
+        high = int(parameter.max if parameter.max is not None else SEED_MAX)
+        span = high - low + 1
+        first = int(clean[parameter.name])
+        for index, values in enumerate(copies):
+            values[parameter.name] = low + (first - low + index) % span
+    return copies

@@ -112,3 +112,31 @@ def test_workers_shows_the_running_demos_worker(tmp_path: Path) -> None:
         shown = comfygraph("workers", env=env)
     assert shown.returncode == 0, shown.stderr
     assert up in shown.stdout and "demo" in shown.stdout and "yes" in shown.stdout
+
+
+def test_workers_drain_records_it_for_every_replica_and_refuses_unknown_urls(
+    tmp_path: Path, dsn: str
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path),
+           "COMFY_WORKERS": "http://gpu-1:8188"}  # fmt: skip
+    drained = comfygraph("workers", "--drain", "http://gpu-1:8188", env=env)
+    assert drained.returncode == 0, drained.stderr
+    assert "draining" in drained.stdout
+    unknown = comfygraph("workers", "--drain", "http://gpu-9:8188", env=env)
+    assert unknown.returncode != 0 and unknown.stderr.startswith("error: no configured worker")
+
+    async def draining() -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return bool(await conn.fetchval("SELECT draining FROM worker_drains WHERE url = $1",
+                                            "http://gpu-1:8188"))  # fmt: skip
+        finally:
+            await conn.close()
+
+    assert asyncio.run(draining()) is True
+    assert comfygraph("workers", "--undrain", "http://gpu-1:8188", env=env).returncode == 0
+    assert asyncio.run(draining()) is False

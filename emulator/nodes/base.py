@@ -43,6 +43,9 @@ class NodeContext(Protocol):
     def send_text(self, text: str) -> None:
         """`PromptServer.send_progress_text`: a binary TEXT frame to every socket."""
 
+    async def load_model(self, class_type: str, name: str) -> None:
+        """Move a model onto the (pretend) GPU: costs time only when it changes."""
+
 
 RunFn = Callable[[NodeContext, dict[str, Any]], Awaitable[NodeResult]]
 # VALIDATE_INPUTS: {input_name: message} for each failing input.

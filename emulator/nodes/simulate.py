@@ -87,6 +87,7 @@ def loader(
     first = next(iter(inputs))
 
     async def run(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+        await ctx.load_model(class_type, str(i[first]))
         await ctx.work(seconds)
         return done(*(Model(kind, str(i[first])) for kind in outputs))
 
