@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import uvicorn
 
 from comfygraph.server.database import check_reachable, resolve_dsn
+from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.settings import Settings
+
+
+def for_worker_processes(settings: Settings, dsn: str) -> Settings:
+    """The settings each of N processes runs with: the resolved database, and a
+    broadcast that crosses processes (memory:// would not)."""
+    broadcast = settings.effective_broadcast_url()
+    if broadcast.startswith("memory:"):
+        broadcast = dsn
+    return settings.model_copy(update={"database_url": dsn, "broadcast_url": broadcast})
 
 
 def serve_forever(
@@ -28,7 +39,7 @@ def serve_forever(
         print(banner(f"http://{host}:{port}", user, workers_text), flush=True)
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
-    uv = dict(
+    uv: dict[str, Any] = dict(
         host=host,
         port=port,
         ws_ping_interval=20.0,
@@ -38,9 +49,11 @@ def serve_forever(
         log_level="info",
     )
     if workers > 1:
-        # Worker processes rebuild settings from the environment: hand them the database.
-        os.environ["DATABASE_URL"] = dsn
-        uvicorn.run("server.factory:app_from_env", factory=True, workers=workers, **uv)  # type: ignore[arg-type]
+        # Every worker process gets these very settings (the demo worker, the public base
+        # URL, the database this process resolved), not a rebuild from the environment.
+        os.environ[SETTINGS_ENV] = for_worker_processes(settings, dsn).model_dump_json()
+        target = "comfygraph.server.factory:app_from_env"
+        uvicorn.run(target, factory=True, workers=workers, **uv)  # type: ignore[arg-type]
         return
     from comfygraph.server.app import create_app
 
