@@ -72,7 +72,12 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             stack.push_async_callback(bus.disconnect)
             supervisor = supervisor_from(settings)
             stack.push_async_callback(supervisor.aclose)
-            publish = bus_publisher(bus)
+            publish = bus_publisher(
+                bus,
+                retry_seconds=settings.bus_publish_retry_seconds,
+                backlog=settings.bus_publish_backlog,
+            )
+            stack.push_async_callback(publish.aclose)  # before the bus disconnects
             comfy = ComfyRuntime.build(
                 pool=pool,
                 workers=[(w.url, w.price_per_hour) for w in settings.comfy_workers],

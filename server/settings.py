@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     #: full collections (server/realtime/gcpolicy.py); 0 turns that off
     ws_gc_freeze_connections: int = Field(default=500, ge=0)
 
+    # Many hosts (issue 12): no event lost in a broker outage, stalled workers, the
+    # embedded database supervised.
+    #: a publish the broker refused is retried (in order per channel) for this long
+    bus_publish_retry_seconds: float = Field(default=300.0, gt=0)
+    #: events waiting for the broker in all; beyond it the oldest are given up (and resynced)
+    bus_publish_backlog: int = Field(default=10_000, ge=1)
+    #: a running job whose worker shows no change this long is interrupted and re-queued
+    #: once (then failed); a template's "stallSeconds" overrides it
+    stall_seconds: float = Field(default=120.0, gt=0)
+    #: the embedded postmaster is checked (and restarted when dead) this often
+    embedded_check_interval: float = Field(default=2.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str | None) -> str | None:
