@@ -50,6 +50,7 @@ _TEMPLATE_KEYS = {
     "parameters",
     "outputs",
     "requeueLost",
+    "stallSeconds",
 }
 _PARAMETER_KEYS = {
     "name", "type", "required", "default", "description", "min", "max", "choices", "bind",
@@ -94,6 +95,9 @@ class WorkflowTemplate:
     # A job its worker lost (restart, crash) is queued once more; false fails it instead
     # (for workflows whose side effects must not run twice). File key "requeueLost".
     requeue_lost: bool = True
+    # No change on the worker this long and the job is interrupted (STALL_SECONDS when
+    # None). File key "stallSeconds".
+    stall_seconds: float | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -207,6 +211,11 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
     requeue = data.get("requeueLost", True)
     if not isinstance(requeue, bool):
         raise fail("requeueLost must be true or false")
+    stall = data.get("stallSeconds")
+    if stall is not None and (
+        isinstance(stall, bool) or not isinstance(stall, int | float) or stall <= 0
+    ):
+        raise fail("stallSeconds must be a positive number of seconds")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -216,6 +225,7 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         tuple(outputs),
         source,
         requeue_lost=requeue,
+        stall_seconds=None if stall is None else float(stall),
     )
 
 

@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 capacity=settings.worker_capacity,
                 request_timeout=settings.worker_request_timeout,
                 max_attempts=settings.job_max_attempts,
+                stall_seconds=settings.stall_seconds,
                 supervisor=supervisor,
             )
             services = Services(pool, templates, storage, comfy, bus, publish)

@@ -25,6 +25,7 @@ from comfygraph.comfy.errors import (
     ComfyError,
     ExecutionFailed,
     ExecutionInterrupted,
+    JobStalled,
     JobTimeout,
     PromptNotFound,
     PromptRejected,
@@ -42,6 +43,7 @@ from comfygraph.db.kinds import OutputType
 from comfygraph.db.node_stats import TOTAL, load_node_stats, record_node_stats
 from comfygraph.studio.channels import JobEvents
 from comfygraph.studio.progress import ProgressModel
+from comfygraph.studio.stall import prompt_id_for, stalled
 
 log = logging.getLogger(__name__)
 Listener = Callable[[OutputType, asyncpg.Record], Awaitable[None]]
@@ -62,6 +64,9 @@ class JobFailed(Exception):
 @dataclass
 class RunnerConfig:
     job_timeout: float = 3600.0
+    stall_seconds: float = (
+        120.0  # no change on the worker this long: interrupted (template may say)
+    )
     max_attempts: int = 2  # a job the worker lost is re-queued once, then failed
     progress_interval: float = 1.0  # at most this often progress is written to the row
     publish_interval: float = 0.1  # at most this often a tick is published (same node)
@@ -110,6 +115,8 @@ class JobRunner:
             )
         except (PromptNotFound, WorkerUnavailable) as exc:
             await self._lost(kind, row, worker, exc)
+        except JobStalled as exc:
+            await stalled(self, kind, row, worker, exc)
         except ComfyError as exc:
             await self._end(kind, job_id, "failed", error_message=f"worker error: {exc}")
         finally:
@@ -119,13 +126,16 @@ class JobRunner:
         template = self.templates.get(row["workflow_name"])
         if template is None:
             raise JobFailed(f"unknown workflow {row['workflow_name']!r}")
-        prompt_id = str(row["id"])
+        prompt_id = prompt_id_for(row["id"], row["attempts"])
         async with self.pool.acquire() as conn:
             weights = await load_node_stats(conn, template.name)
         model = ProgressModel(template.graph, weights)
         client = worker.client
+        stall = template.stall_seconds or self.config.stall_seconds
         if row["comfy_job_id"]:
-            context = client.watch(row["comfy_job_id"], timeout=self.config.job_timeout)
+            context = client.watch(
+                row["comfy_job_id"], timeout=self.config.job_timeout, stall_after=stall
+            )
         else:
             graph = bind(template, row["parameters"], await self._upload_inputs(row, client))
             async with self.pool.acquire() as conn:  # recorded before submitting
@@ -133,7 +143,7 @@ class JobRunner:
                     conn, kind, row["id"], comfy_job_id=prompt_id, comfy_url=worker.url
                 )
             context = client.submit_and_watch(
-                graph, prompt_id=prompt_id, timeout=self.config.job_timeout
+                graph, prompt_id=prompt_id, timeout=self.config.job_timeout, stall_after=stall
             )
         started = time.monotonic()
         async with context as job:
