@@ -19,6 +19,7 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
+from comfygraph.server.embedded_watch import watch_embedded
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
@@ -72,6 +73,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             stack.push_async_callback(bus.disconnect)
             supervisor = supervisor_from(settings)
             stack.push_async_callback(supervisor.aclose)
+            if settings.embedded:
+                watch_embedded(supervisor, settings.data_dir, settings.embedded_check_interval)
             publish = bus_publisher(
                 bus,
                 retry_seconds=settings.bus_publish_retry_seconds,

@@ -29,6 +29,7 @@ from comfygraph.resolvers.context import ApiLimits, Context, Keys, viewer_from_h
 from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
+from comfygraph.server.db_unavailable import DatabaseUnavailable
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -75,7 +76,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            build_schema(extensions=[AuthGate]),
+            build_schema(extensions=[AuthGate, DatabaseUnavailable]),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),

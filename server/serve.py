@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Any
 
 import uvicorn
@@ -11,6 +12,17 @@ import uvicorn
 from comfygraph.server.database import check_reachable, resolve_dsn
 from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.settings import Settings
+
+
+def exit_on_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    handler the process then dies without its exit hooks, so the embedded PostgreSQL
+    it started was never stopped. Exiting normally runs them (the wheel's stop)."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
 
 
 def for_worker_processes(settings: Settings, dsn: str) -> Settings:
@@ -25,6 +37,7 @@ def for_worker_processes(settings: Settings, dsn: str) -> Settings:
 def serve_forever(
     settings: Settings, *, host: str, port: int, demo: bool = False, workers: int = 1
 ) -> None:
+    exit_on_sigterm()
     dsn = resolve_dsn(settings)
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
