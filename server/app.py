@@ -112,6 +112,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     storage = open_storage(settings.effective_storage_url(), base_url)
     graphql = graphql_app(settings)
     metrics = Metrics()
+    metrics.fleet.realtime = graphql.realtime.stats
     return Starlette(
         routes=[
             Mount("/files", app=StaticFiles(directory=storage.root), name="files"),

@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comfygraph.db.stats import job_status_counts
+from comfygraph.server.metrics_fleet import FleetCollector
 from comfygraph.server.state import AppState
+from comfygraph.studio.publish import RetryingPublisher
 
 
 class StateCollector(Collector):
@@ -84,6 +86,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.collector = StateCollector()
         self.registry.register(self.collector)
+        self.fleet = FleetCollector()
+        self.registry.register(self.fleet)
         self.requests = Histogram(
             "comfygraph_http_request_seconds",
             "HTTP request durations",
@@ -96,6 +100,9 @@ class Metrics:
         self.collector.state = state
         async with state.pool.acquire() as conn:
             self.collector.job_counts = await job_status_counts(conn)
+            await self.fleet.refresh(conn)
+        publish = state.services.publish
+        self.fleet.publisher = publish if isinstance(publish, RetryingPublisher) else None
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

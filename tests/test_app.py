@@ -47,3 +47,24 @@ def test_metrics_in_prometheus_text_format(base_url: str) -> None:
         text
     )
     assert "comfygraph_tracked_jobs" in text and "comfygraph_bus_subscribers" in text
+
+
+async def test_metrics_show_the_queue_an_autoscaler_needs(base_url: str, pool) -> None:  # type: ignore[no-untyped-def]
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO image_jobs (workflow_name, status, created_at)
+               VALUES ('metrics-wf', 'pending', now() - interval '90 seconds')"""
+        )
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{base_url}/metrics")).text
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[-1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["comfygraph_queue_depth"] >= 1
+    assert values["comfygraph_queue_oldest_seconds"] >= 89
+    assert values['comfygraph_workflow_jobs{status="pending",workflow="metrics-wf"}'] == 1
+    for name in ("comfygraph_websockets", "comfygraph_subscriptions",
+                 "comfygraph_publish_failures_total", "comfygraph_publish_waiting"):  # fmt: skip
+        assert name in values, name
