@@ -23,6 +23,7 @@ from comfygraph.server.embedded_watch import watch_embedded
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
+from comfygraph.server.metrics_graphql import GraphQLTiming
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.storage import open_storage
@@ -113,7 +114,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     graphql = graphql_app(settings)
     metrics = Metrics()
     metrics.fleet.realtime = graphql.realtime.stats
-    return Starlette(
+    app = Starlette(
         routes=[
             Mount("/files", app=StaticFiles(directory=storage.root), name="files"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -129,3 +130,5 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024),
         ],
     )
+    app.state.graphql_timing = GraphQLTiming(metrics.registry)
+    return app

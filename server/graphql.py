@@ -30,6 +30,7 @@ from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import UNAUTHENTICATED, ApiError
 from comfygraph.server.db_unavailable import DatabaseUnavailable
+from comfygraph.server.metrics_graphql import OperationTimer
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -76,7 +77,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            build_schema(extensions=[AuthGate, DatabaseUnavailable]),
+            build_schema(extensions=[AuthGate, DatabaseUnavailable, OperationTimer]),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
             connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),

@@ -68,3 +68,9 @@ async def test_metrics_show_the_queue_an_autoscaler_needs(base_url: str, pool) -
     for name in ("comfygraph_websockets", "comfygraph_subscriptions",
                  "comfygraph_publish_failures_total", "comfygraph_publish_waiting"):  # fmt: skip
         assert name in values, name
+
+
+def test_graphql_latency_by_operation_name(base_url: str) -> None:
+    httpx.post(f"{base_url}/graphql", json={"query": "query Probe { __typename }"})
+    text = httpx.get(f"{base_url}/metrics").text
+    assert 'comfygraph_graphql_seconds_count{operation="Probe",type="query"} 1.0' in text
