@@ -24,6 +24,7 @@ from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.metrics_graphql import GraphQLTiming
+from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.storage import open_storage
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
         middleware=[
+            Middleware(RequestId),
             Middleware(metrics.middleware),
             Middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024),
         ],

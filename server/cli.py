@@ -209,7 +209,9 @@ def workers() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from comfygraph.server.logs import configure_logging
+
+    configure_logging()
     # httpx logs every request at INFO: every health probe of every worker.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cli()

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import structlog
 from graphql import ExecutionResult, FieldNode, get_operation_ast
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
@@ -119,6 +120,8 @@ class GraphQLView(GraphQL[Context, None]):
                 )
             except AuthError as exc:
                 context.auth_error = exc
+            if context.viewer.user_id is not None:  # on every log line of this request
+                structlog.contextvars.bind_contextvars(user_id=str(context.viewer.user_id))
         return context
 
     async def execute_single(

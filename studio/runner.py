@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import asyncpg
+import structlog
 
 from comfygraph.comfy.client import ComfyClient, Job
 from comfygraph.comfy.errors import (
@@ -88,6 +89,10 @@ class JobRunner:
         """Own a PROCESSING job until it ends. `row['comfy_job_id']` set means the job
         was already submitted (recovery): follow it instead of submitting again."""
         job_id = row["id"]
+        # Every log line of this job's task says which job and prompt it is about.
+        structlog.contextvars.bind_contextvars(
+            job_id=str(job_id), prompt_id=prompt_id_for(job_id, row["attempts"])
+        )
         try:
             await self._run(kind, row, worker)
         except JobFailed as exc:
