@@ -66,7 +66,10 @@ def serve(
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
 ) -> None:
     """Run the API server (uvicorn)."""
+    from comfygraph.server.logs import configure_logging
     from comfygraph.server.serve import serve_forever
+
+    configure_logging()  # the server's logs are structured; other commands print lines
 
     settings = settings_or_fail()
     guarded(lambda: serve_forever(settings, host=host, port=port, demo=demo, workers=workers))
@@ -209,9 +212,7 @@ def workers() -> None:
 
 
 def main() -> None:
-    from comfygraph.server.logs import configure_logging
-
-    configure_logging()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs every request at INFO: every health probe of every worker.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cli()

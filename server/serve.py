@@ -60,6 +60,7 @@ def serve_forever(
         ws_per_message_deflate=False,
         proxy_headers=True,
         log_level="info",
+        log_config=None,  # uvicorn's loggers propagate to the structured root handler
     )
     if workers > 1:
         # Every worker process gets these very settings (the demo worker, the public base

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # The event bus (bus/).
     #: events waiting for one slow subscriber (progress ticks coalesce; status never drops)
     bus_queue_size: int = Field(default=256, ge=8)
-    #: a publish the broker has not taken within this is given up (and logged)
+    #: a publish the broker has not taken within this counts as refused (then retried)
     bus_publish_timeout: float = Field(default=10.0, gt=0)
 
     # The loop supervisor (studio/supervisor.py).
