@@ -10,7 +10,6 @@ change has committed.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -69,9 +68,8 @@ class JobEvents:
         channels.append(ALL_FEED)
         if row["session_id"]:
             channels.append(session_channel(row["session_id"]))
-        # One event per channel, so publishing them at once keeps every channel's order;
-        # one after another, a submit paid up to five broker round trips (issue 12, p99).
-        await asyncio.gather(*(self._publish(channel, event, None) for channel in channels))
+        for channel in channels:
+            await self._publish(channel, event, None)
 
     async def progress(
         self,
