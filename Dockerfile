@@ -15,7 +15,11 @@ COPY emulator emulator
 COPY schema schema
 COPY domain domain
 COPY client client
-RUN pip install --no-cache-dir . && useradd --create-home app
+# /data exists and belongs to the app user, so a named volume mounted there (which
+# starts as a copy of this folder) is writable.
+RUN pip install --no-cache-dir . && useradd --create-home app \
+    && mkdir -p /data/files && chown -R app:app /data
+ENV COMFYGRAPH_DATA_DIR=/data
 USER app
 EXPOSE 8000 8188
 CMD ["comfygraph", "serve", "--host", "0.0.0.0", "--port", "8000"]

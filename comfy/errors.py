@@ -158,6 +158,16 @@ class JobTimeout(ComfyError):
         super().__init__(f"prompt {prompt_id} did not finish within {timeout:g} s")
 
 
+class JobStalled(ComfyError):
+    """A running prompt sent nothing and its /queue and /history showed no change for
+    ``seconds``: the worker is wedged (socket open, no progress)."""
+
+    def __init__(self, prompt_id: str, seconds: float):
+        self.prompt_id = prompt_id
+        self.seconds = seconds
+        super().__init__(f"prompt {prompt_id} made no progress for {seconds:g} s")
+
+
 class OutputMissing(ComfyError):
     """An output the caller expected is not on the worker (file gone, no history entry)."""
 

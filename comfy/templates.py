@@ -51,6 +51,7 @@ _TEMPLATE_KEYS = {
     "outputs",
     "requeueLost",
     "estimatedSeconds",
+    "stallSeconds",
 }
 _PARAMETER_KEYS = {
     "name", "type", "required", "default", "description", "min", "max", "choices", "bind",
@@ -98,6 +99,9 @@ class WorkflowTemplate:
     # GPU seconds one run takes (file key "estimatedSeconds"): what cost estimates go by
     # until the workflow has a history of its own.
     estimated_seconds: float | None = None
+    # No change on the worker this long and the job is interrupted (STALL_SECONDS when
+    # None). File key "stallSeconds".
+    stall_seconds: float | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -216,6 +220,11 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
     ):
         raise fail("estimatedSeconds must be a positive number")
+    stall = data.get("stallSeconds")
+    if stall is not None and (
+        isinstance(stall, bool) or not isinstance(stall, int | float) or stall <= 0
+    ):
+        raise fail("stallSeconds must be a positive number of seconds")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -226,6 +235,7 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         source,
         requeue_lost=requeue,
         estimated_seconds=None if seconds is None else float(seconds),
+        stall_seconds=None if stall is None else float(stall),
     )
 
 

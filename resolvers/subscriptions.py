@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import strawberry
 
 from comfygraph.db.assets import assets_by_ids
-from comfygraph.db.feed import JobQuery, job_page, jobs_by_ids
+from comfygraph.db.feed import JobQuery, job_page, jobs_by_ids, jobs_changed_since
 from comfygraph.db.kinds import OutputType as Kind
 from comfygraph.db.queue import queue_positions
 from comfygraph.db.sessions import get_session
@@ -60,12 +60,20 @@ ALL_JOBS_FEED: str | None = ALL_FEED
 
 
 class Resync:
-    """Events may have been lost (the broadcast link came back): re-read the state."""
+    """Events may have been lost (the broadcast link came back, or a publisher gave
+    events up): re-read the state. `seconds`: how far back the loss may reach, when known."""
 
-    __slots__ = ()
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = seconds
 
 
 RESYNC = Resync()
+#: how far before a reported gap changes are re-read (a dead link is noticed late)
+RESYNC_SLACK_SECONDS = 60.0
+#: at most this many changed jobs are re-sent after a gap
+RESYNC_CHANGED_MAX = 500
 
 
 class Event(Protocol):
@@ -343,13 +351,19 @@ async def _changed_job(context: Context, query: JobQuery, data: Mapping[str, Any
     return job_from_row(kind, row)
 
 
-async def _newest(context: Context, query: JobQuery) -> list[AnyJob]:
+async def _newest(context: Context, query: JobQuery, gap: float | None) -> list[AnyJob]:
+    """After a gap: every matching job changed since it began (oldest change first),
+    then the newest ones not among them."""
     count = context.limits.resync_jobs
-    if count <= 0:
-        return []
+    seconds = (gap or 0.0) + RESYNC_SLACK_SECONDS
     async with context.db.acquire() as conn:
-        page = await job_page(conn, context.viewer, query, first=count)
-    return [job_from_row(Kind(row["kind"]), row) for row in page.rows]
+        changed = await jobs_changed_since(
+            conn, context.viewer, query, seconds=seconds, limit=RESYNC_CHANGED_MAX
+        )
+        page = await job_page(conn, context.viewer, query, first=count) if count > 0 else None
+    seen = {row["id"] for row in changed}
+    newest = [row for row in (page.rows if page else []) if row["id"] not in seen]
+    return [job_from_row(Kind(row["kind"]), row) for row in (*reversed(newest), *changed)]
 
 
 async def job_updates(
@@ -365,7 +379,7 @@ async def job_updates(
         async for event in events:
             if isinstance(event, Resync):
                 # What changed during the gap is unknown: send the newest matching again.
-                for job in await _newest(context, query):
+                for job in await _newest(context, query, event.seconds):
                     live.emit(fresh=True)
                     yield job
                 continue

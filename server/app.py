@@ -20,11 +20,14 @@ from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
+from comfygraph.server.embedded_watch import watch_embedded
 from comfygraph.server.files import files_endpoint
 from comfygraph.server.graphiql import ASSETS_PATH
 from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
+from comfygraph.server.metrics_graphql import GraphQLTiming
+from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
 from comfygraph.server.webhooks import webhook_sender
@@ -95,7 +98,14 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             stack.push_async_callback(bus.disconnect)
             supervisor = supervisor_from(settings)
             stack.push_async_callback(supervisor.aclose)
-            publish = bus_publisher(bus)
+            if settings.embedded:
+                watch_embedded(supervisor, settings.data_dir, settings.embedded_check_interval)
+            publish = bus_publisher(
+                bus,
+                retry_seconds=settings.bus_publish_retry_seconds,
+                backlog=settings.bus_publish_backlog,
+            )
+            stack.push_async_callback(publish.aclose)  # before the bus disconnects
             comfy = ComfyRuntime.build(
                 pool=pool,
                 workers=[(w.url, w.price_per_hour) for w in settings.comfy_workers],
@@ -110,6 +120,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 capacity=settings.worker_capacity,
                 request_timeout=settings.worker_request_timeout,
                 max_attempts=settings.job_max_attempts,
+                stall_seconds=settings.stall_seconds,
                 supervisor=supervisor,
                 affinity_window=settings.scheduler_affinity_window,
                 capabilities_refresh=settings.worker_capabilities_refresh,
@@ -146,7 +157,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     storage = open_storage(settings.effective_storage_url(), base_url, _s3_options(settings))
     graphql = graphql_app(settings)
     metrics = Metrics()
-    return Starlette(
+    metrics.fleet.realtime = graphql.realtime.stats
+    app = Starlette(
         routes=[
             Route("/files/{path:path}", files_endpoint, methods=["GET", "HEAD"], name="files"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -160,6 +172,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
         middleware=[
+            Middleware(RequestId),
             Middleware(metrics.middleware),
             Middleware(
                 BodyLimit,
@@ -168,3 +181,5 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             ),
         ],
     )
+    app.state.graphql_timing = GraphQLTiming(metrics.registry)
+    return app

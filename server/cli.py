@@ -77,7 +77,10 @@ def serve(
     access_log: bool = typer.Option(False, help="Log a line per request (uvicorn's access log)."),
 ) -> None:
     """Run the API server (uvicorn)."""
+    from comfygraph.server.logs import configure_logging
     from comfygraph.server.serve import serve_forever
+
+    configure_logging()  # the server's logs are structured; other commands print lines
 
     settings = settings_or_fail()
     guarded(

@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 import orjson
+import structlog
 from graphql import ExecutionResult, FieldNode, get_operation_ast
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
@@ -34,9 +35,11 @@ from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.schema.limits import document_too_large
+from comfygraph.server.db_unavailable import DatabaseUnavailable
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
 from comfygraph.server.limits import limits_from, rate_limits_from
+from comfygraph.server.metrics_graphql import OperationTimer
 from comfygraph.server.persisted import PersistedQueries
 from comfygraph.server.realtime import LegacyWSHandler, Realtime, TransportWSHandler
 from comfygraph.server.settings import Settings
@@ -90,7 +93,14 @@ class GraphQLView(GraphQL[Context, None]):
         compiled = [partial(CompiledExecution, self.compiler)] if settings.compiled_queries else []
         super().__init__(
             build_schema(
-                extensions=[AuthGate, HttpSubscriptionGate, *compiled], limits=schema_limits
+                extensions=[
+                    AuthGate,
+                    DatabaseUnavailable,
+                    OperationTimer,
+                    HttpSubscriptionGate,
+                    *compiled,  # last: it answers instead of executing
+                ],
+                limits=schema_limits,
             ),
             graphql_ide="graphiql",
             # A websocket must send connection_init within this (strawberry's default: 60 s).
@@ -150,6 +160,8 @@ class GraphQLView(GraphQL[Context, None]):
                 context.viewer = await self._viewer(context, request.headers.get("authorization"))
             except AuthError as exc:
                 context.auth_error = exc
+            if context.viewer.user_id is not None:  # on every log line of this request
+                structlog.contextvars.bind_contextvars(user_id=str(context.viewer.user_id))
         return context
 
     async def _viewer(self, context: Context, authorization: object) -> Viewer:

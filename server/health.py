@@ -8,10 +8,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from comfygraph.db.migrate import pending_migrations
+from comfygraph.server.embedded_watch import LOOP as EMBEDDED_LOOP
 from comfygraph.server.state import AppState
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """200 unless something only a process restart can fix is failing: the embedded
+    PostgreSQL that could not be started again."""
+    state: AppState | None = getattr(request.app.state, "comfygraph", None)
+    failing = state.supervisor.failing() if state is not None else {}
+    if EMBEDDED_LOOP in failing:
+        return JSONResponse(
+            {"status": "failing", EMBEDDED_LOOP: failing[EMBEDDED_LOOP]}, status_code=503
+        )
     return JSONResponse({"status": "ok"})
 
 

@@ -19,7 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comfygraph.db.scheduling import blocked_counts
 from comfygraph.db.stats import job_status_counts
+from comfygraph.server.metrics_fleet import FleetCollector
 from comfygraph.server.state import AppState
+from comfygraph.studio.publish import RetryingPublisher
 
 
 class StateCollector(Collector):
@@ -94,6 +96,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.collector = StateCollector()
         self.registry.register(self.collector)
+        self.fleet = FleetCollector()
+        self.registry.register(self.fleet)
         self.requests = Histogram(
             "comfygraph_http_request_seconds",
             "HTTP request durations",
@@ -107,6 +111,9 @@ class Metrics:
         async with state.pool.acquire() as conn:
             self.collector.job_counts = await job_status_counts(conn)
             self.collector.blocked = await blocked_counts(conn)
+            await self.fleet.refresh(conn)
+        publish = state.services.publish
+        self.fleet.publisher = publish if isinstance(publish, RetryingPublisher) else None
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

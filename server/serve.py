@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+from typing import Any
 
 import uvicorn
 
 from comfygraph.server.database import check_reachable, resolve_dsn
+from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.ports import check_port_free
 from comfygraph.server.settings import Settings
+
+
+def exit_on_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    handler the process then dies without its exit hooks, so the embedded PostgreSQL
+    it started was never stopped. Exiting normally runs them (the wheel's stop)."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
+def for_worker_processes(settings: Settings, dsn: str) -> Settings:
+    """The settings each of N processes runs with: the resolved database, and a
+    broadcast that crosses processes (memory:// would not)."""
+    broadcast = settings.effective_broadcast_url()
+    if broadcast.startswith("memory:"):
+        broadcast = dsn
+    return settings.model_copy(update={"database_url": dsn, "broadcast_url": broadcast})
 
 
 def serve_forever(
@@ -23,6 +46,7 @@ def serve_forever(
 ) -> None:
     # Before anything starts (the banner, a token, the database, the dispatcher).
     check_port_free(host, port)
+    exit_on_sigterm()
     dsn = resolve_dsn(settings)
     # Fail fast, in one line, before uvicorn prints anything.
     asyncio.run(check_reachable(dsn, connect_timeout=settings.db_connect_timeout))
@@ -46,7 +70,7 @@ def serve_forever(
         print(banner(f"http://{host}:{port}", user, workers_text, assets), flush=True)
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
-    uv = dict(
+    uv: dict[str, Any] = dict(
         host=host,
         port=port,
         ws_ping_interval=20.0,
@@ -56,11 +80,14 @@ def serve_forever(
         log_level="info",
         # A line per request costs ~1% of the CPU of a feed request: on when asked for.
         access_log=access_log,
+        log_config=None,  # uvicorn's loggers propagate to the structured root handler
     )
     if workers > 1:
-        # Worker processes rebuild settings from the environment: hand them the database.
-        os.environ["DATABASE_URL"] = dsn
-        uvicorn.run("server.factory:app_from_env", factory=True, workers=workers, **uv)  # type: ignore[arg-type]
+        # Every worker process gets these very settings (the demo worker, the public base
+        # URL, the database this process resolved), not a rebuild from the environment.
+        os.environ[SETTINGS_ENV] = for_worker_processes(settings, dsn).model_dump_json()
+        target = "comfygraph.server.factory:app_from_env"
+        uvicorn.run(target, factory=True, workers=workers, **uv)  # type: ignore[arg-type]
         return
     from comfygraph.server.app import create_app
 

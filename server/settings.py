@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # The event bus (bus/).
     #: events waiting for one slow subscriber (progress ticks coalesce; status never drops)
     bus_queue_size: int = Field(default=256, ge=8)
-    #: a publish the broker has not taken within this is given up (and logged)
+    #: a publish the broker has not taken within this counts as refused (then retried)
     bus_publish_timeout: float = Field(default=10.0, gt=0)
 
     # The loop supervisor (studio/supervisor.py).
@@ -189,6 +189,17 @@ class Settings(BaseSettings):
     rate_logins_per_minute_per_email: int = Field(default=10, ge=1)
     rate_anonymous_per_second: int = Field(default=50, ge=1)
     rate_admins_exempt: bool = True
+    # Many hosts (issue 12): no event lost in a broker outage, stalled workers, the
+    # embedded database supervised.
+    #: a publish the broker refused is retried (in order per channel) for this long
+    bus_publish_retry_seconds: float = Field(default=300.0, gt=0)
+    #: events waiting for the broker in all; beyond it the oldest are given up (and resynced)
+    bus_publish_backlog: int = Field(default=10_000, ge=1)
+    #: a running job whose worker shows no change this long is interrupted and re-queued
+    #: once (then failed); a template's "stallSeconds" overrides it
+    stall_seconds: float = Field(default=120.0, gt=0)
+    #: the embedded postmaster is checked (and restarted when dead) this often
+    embedded_check_interval: float = Field(default=2.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,8 @@ from typing import Any
 
 Publish = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
 PROGRESS = "progress"  # the coalescing key of progress ticks
+#: an event's "type" meaning "events of this channel were lost: re-read the state"
+RESYNC_EVENT = "resync"
 
 
 def job_channel(job_id: object) -> str:

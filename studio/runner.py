@@ -19,12 +19,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import asyncpg
+import structlog
 
 from comfygraph.comfy.client import ComfyClient, Job
 from comfygraph.comfy.errors import (
     ComfyError,
     ExecutionFailed,
     ExecutionInterrupted,
+    JobStalled,
     JobTimeout,
     PromptNotFound,
     PromptRejected,
@@ -44,6 +46,7 @@ from comfygraph.storage import Storage
 from comfygraph.studio.channels import JobEvents
 from comfygraph.studio.outputs import collect
 from comfygraph.studio.progress import ProgressModel
+from comfygraph.studio.stall import prompt_id_for, stalled
 
 log = logging.getLogger(__name__)
 Listener = Callable[[OutputType, asyncpg.Record], Awaitable[None]]
@@ -64,6 +67,9 @@ class JobFailed(Exception):
 @dataclass
 class RunnerConfig:
     job_timeout: float = 3600.0
+    stall_seconds: float = (
+        120.0  # no change on the worker this long: interrupted (template may say)
+    )
     max_attempts: int = 2  # a job the worker lost is re-queued once, then failed
     progress_interval: float = 1.0  # at most this often progress is written to the row
     publish_interval: float = 0.1  # at most this often a tick is published (same node)
@@ -85,6 +91,10 @@ class JobRunner:
         """Own a PROCESSING job until it ends. `row['comfy_job_id']` set means the job
         was already submitted (recovery): follow it instead of submitting again."""
         job_id = row["id"]
+        # Every log line of this job's task says which job and prompt it is about.
+        structlog.contextvars.bind_contextvars(
+            job_id=str(job_id), prompt_id=prompt_id_for(job_id, row["attempts"])
+        )
         try:
             await self._run(kind, row, worker)
         except JobFailed as exc:
@@ -112,6 +122,8 @@ class JobRunner:
             )
         except (PromptNotFound, WorkerUnavailable) as exc:
             await self._lost(kind, row, worker, exc)
+        except JobStalled as exc:
+            await stalled(self, kind, row, worker, exc)
         except ComfyError as exc:
             await self._end(kind, job_id, "failed", error_message=f"worker error: {exc}")
         finally:
@@ -121,13 +133,16 @@ class JobRunner:
         template = self.templates.get(row["workflow_name"])
         if template is None:
             raise JobFailed(f"unknown workflow {row['workflow_name']!r}")
-        prompt_id = str(row["id"])
+        prompt_id = prompt_id_for(row["id"], row["attempts"])
         async with self.pool.acquire() as conn:
             weights = await load_node_stats(conn, template.name)
         model = ProgressModel(template.graph, weights)
         client = worker.client
+        stall = template.stall_seconds or self.config.stall_seconds
         if row["comfy_job_id"]:
-            context = client.watch(row["comfy_job_id"], timeout=self.config.job_timeout)
+            context = client.watch(
+                row["comfy_job_id"], timeout=self.config.job_timeout, stall_after=stall
+            )
         else:
             graph = bind(template, row["parameters"], await self._upload_inputs(row, client))
             async with self.pool.acquire() as conn:  # recorded before submitting
@@ -135,7 +150,7 @@ class JobRunner:
                     conn, kind, row["id"], comfy_job_id=prompt_id, comfy_url=worker.url
                 )
             context = client.submit_and_watch(
-                graph, prompt_id=prompt_id, timeout=self.config.job_timeout
+                graph, prompt_id=prompt_id, timeout=self.config.job_timeout, stall_after=stall
             )
         started = time.monotonic()
         async with context as job:

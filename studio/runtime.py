@@ -53,6 +53,7 @@ class ComfyRuntime:
         capacity: int = 2,
         request_timeout: float = 10.0,
         max_attempts: int = 2,
+        stall_seconds: float = 120.0,
         replica: str | None = None,
         supervisor: Supervisor | None = None,
         affinity_window: int = 8,
@@ -75,7 +76,9 @@ class ComfyRuntime:
             templates=templates,
             store=store,
             events=JobEvents(publish),
-            config=RunnerConfig(job_timeout=job_timeout, max_attempts=max_attempts),
+            config=RunnerConfig(
+                job_timeout=job_timeout, max_attempts=max_attempts, stall_seconds=stall_seconds
+            ),
         )
         dispatcher = Dispatcher(
             pool=pool,

@@ -110,3 +110,30 @@ def test_graphiql_with_a_token_and_local_assets(dsn: str, tmp_path: Path) -> Non
     assert "unpkg.com" not in page and '"/graphiql-assets/react@18.2.0/' in page
     assert "Bearer tok-123" in page
     assert served.status_code == 200 and served.text == "// react"
+
+
+async def test_metrics_show_the_queue_an_autoscaler_needs(base_url: str, pool) -> None:  # type: ignore[no-untyped-def]
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO image_jobs (workflow_name, status, created_at)
+               VALUES ('metrics-wf', 'pending', now() - interval '90 seconds')"""
+        )
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{base_url}/metrics")).text
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[-1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["comfygraph_queue_depth"] >= 1
+    assert values["comfygraph_queue_oldest_seconds"] >= 89
+    assert values['comfygraph_workflow_jobs{status="pending",workflow="metrics-wf"}'] == 1
+    for name in ("comfygraph_websockets", "comfygraph_subscriptions",
+                 "comfygraph_publish_failures_total", "comfygraph_publish_waiting"):  # fmt: skip
+        assert name in values, name
+
+
+def test_graphql_latency_by_operation_name(base_url: str) -> None:
+    httpx.post(f"{base_url}/graphql", json={"query": "query Probe { __typename }"})
+    text = httpx.get(f"{base_url}/metrics").text
+    assert 'comfygraph_graphql_seconds_count{operation="Probe",type="query"} 1.0' in text

@@ -459,6 +459,7 @@ class ComfyClient:
         prompt_id: str,
         *,
         timeout: float | None = None,
+        stall_after: float | None = None,
     ) -> AsyncIterator[Job]:
         """Follow a prompt that was already submitted: ``async with client.watch(id) as job``.
 
@@ -469,7 +470,9 @@ class ComfyClient:
         still finishes, from polling. Raises WorkerUnavailable if the socket cannot
         be opened.
         """
-        async with self._job(prompt_id, timeout=timeout, submitted=True) as job:
+        async with self._job(
+            prompt_id, timeout=timeout, submitted=True, stall_after=stall_after
+        ) as job:
             yield job
 
     @contextlib.asynccontextmanager
@@ -481,6 +484,7 @@ class ComfyClient:
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        stall_after: float | None = None,
     ) -> AsyncIterator[Job]:
         """Start following a prompt id, then POST /prompt it; yields the :class:`Job`.
 
@@ -489,7 +493,9 @@ class ComfyClient:
         (seconds, from now) bounds the whole job.
         """
         prompt_id = prompt_id or new_prompt_id()
-        async with self._job(prompt_id, timeout=timeout, submitted=False) as job:
+        async with self._job(
+            prompt_id, timeout=timeout, submitted=False, stall_after=stall_after
+        ) as job:
             job._accepted(
                 await self.submit(graph, prompt_id=prompt_id, front=front, extra_data=extra_data)
             )
@@ -534,6 +540,7 @@ class ComfyClient:
         *,
         timeout: float | None,
         submitted: bool,
+        stall_after: float | None = None,
     ) -> AsyncIterator[Job]:
         inbox = self._hub.track(prompt_id)
         try:
@@ -546,6 +553,7 @@ class ComfyClient:
                 poll_interval=self._poll_interval,
                 unavailable_after=self._unavailable_after,
                 submitted=submitted,
+                stall_after=stall_after,
             )
         finally:
             self._hub.untrack(prompt_id, inbox)

@@ -18,6 +18,7 @@ from comfygraph.comfy.errors import (
     ComfyError,
     ExecutionFailed,
     ExecutionInterrupted,
+    JobStalled,
     JobTimeout,
     OutputMissing,
     PromptNotFound,
@@ -94,6 +95,7 @@ class Job:
         poll_interval: float,
         unavailable_after: float,
         submitted: bool,
+        stall_after: float | None = None,
     ):
         self.prompt_id = prompt_id
         self.submit_result: SubmitResult | None = None
@@ -107,6 +109,10 @@ class Job:
         self._deadline = None if timeout is None else loop.time() + timeout
         self._next_poll = loop.time() + poll_interval
         self._unavailable_since: float | None = None
+        # Stall watchdog: the last time the prompt showed any change (a message, or
+        # waiting in the queue, which is not stalling).
+        self._stall_after = stall_after
+        self._changed_at = loop.time()
         self._finished = False  # execution_success seen, or executing null
         self._done = False
         self._result: PromptResult | None = None
@@ -132,11 +138,21 @@ class Job:
                 assert self._timeout is not None
                 self._fail(JobTimeout(self.prompt_id, self._timeout))
                 break
+            if self._stall_after is not None and now - self._changed_at >= self._stall_after:
+                await self._reconcile()  # the truth first: queued (not stalled) or finished?
+                if self._done:
+                    break
+                if loop.time() - self._changed_at >= self._stall_after:
+                    self._fail(JobStalled(self.prompt_id, self._stall_after))
+                    break
+                continue
             if now >= self._next_poll:
                 await self._reconcile()
                 continue
-            wake = (
-                self._next_poll if self._deadline is None else min(self._next_poll, self._deadline)
+            wake = min(
+                self._next_poll,
+                self._deadline if self._deadline is not None else self._next_poll,
+                self._changed_at + self._stall_after if self._stall_after else self._next_poll,
             )
             try:
                 item = await self._inbox.get(within=max(0.0, wake - now))
@@ -166,6 +182,7 @@ class Job:
         if not is_json_message(item):
             return
         self._submitted = True  # the worker knows the prompt
+        self._changed_at = asyncio.get_running_loop().time()
         if item["type"] == "execution_success":
             self._finished = True
         elif item["type"] == "execution_error":
@@ -188,6 +205,8 @@ class Job:
             if entry is None:
                 queue = await self._client.queue()
                 if self.prompt_id in queue:
+                    if not queue.is_running(self.prompt_id):
+                        self._changed_at = loop.time()  # queued behind others: not stalled
                     self._submitted = True
                     self._unavailable_since = None
                     return

@@ -1,9 +1,9 @@
 """The context a shared stream executes with: the GraphQL Context of its audience plus
 what resolvers.subscriptions.Live promises (the bus, queue positions, event hints).
 
-- `listen` adapts the event bus: Reconnected -> RESYNC, SubscriberOverflow -> a
-  SUBSCRIBER_OVERFLOW error (the stream ends; clients subscribe again, reading the state
-  first), a bus shut down -> UNAVAILABLE.
+- `listen` adapts the event bus: Reconnected (or a publisher's resync event) -> Resync,
+  SubscriberOverflow -> a SUBSCRIBER_OVERFLOW error (the stream ends; clients subscribe
+  again, reading the state first), a bus shut down -> UNAVAILABLE.
 - `QueueWatch` re-reads the queue positions of every followed PENDING job of this
   process in one statement per interval (another job's dispatch says nothing on this
   job's channel), and wakes the streams whose job moved.
@@ -32,10 +32,10 @@ from comfygraph.bus import (
 from comfygraph.bus.tasks import cancel_and_wait
 from comfygraph.db.queue import queue_positions
 from comfygraph.resolvers.context import Context
-from comfygraph.resolvers.subscriptions import RESYNC, Event, Resync
+from comfygraph.resolvers.subscriptions import Event, Resync
 from comfygraph.schema.errors import ApiError
 from comfygraph.server.realtime.outbox import SUBSCRIBER_OVERFLOW
-from comfygraph.studio.channels import job_channel
+from comfygraph.studio.channels import RESYNC_EVENT, job_channel
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,10 @@ class Events:
         except BusClosed:
             raise ApiError(UNAVAILABLE, "the server is shutting down: subscribe again") from None
         if isinstance(item, Reconnected):
-            return RESYNC
+            return Resync(item.downtime)
+        if item.data.get("type") == RESYNC_EVENT:  # a publisher gave events up
+            seconds = item.data.get("seconds")
+            return Resync(float(seconds) if isinstance(seconds, int | float) else None)
         return item  # a Message: channel and data
 
     async def _next(self) -> Any:

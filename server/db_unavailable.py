@@ -1,0 +1,52 @@
+"""A database that is down (restarting, unreachable) is SERVICE_UNAVAILABLE for the
+client, with a message that says to retry, not a masked INTERNAL_SERVER_ERROR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+MESSAGE = "the database is unavailable right now; nothing was changed: try again shortly"
+_DOWN = (
+    OSError,  # refused, reset (and TimeoutError: a pool that cannot connect)
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # "connection is closed"
+    asyncpg.CannotConnectNowError,  # starting up, recovering
+    asyncpg.AdminShutdownError,  # terminated, server shutting down
+    asyncpg.CrashShutdownError,
+)
+
+
+def database_down(error: BaseException | None) -> bool:
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, _DOWN):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def _unavailable(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, extensions={"code": SERVICE_UNAVAILABLE},
+    )  # fmt: skip
+
+
+class DatabaseUnavailable(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result: Any = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [
+                _unavailable(e)
+                if not (e.extensions or {}).get("code") and database_down(e.original_error)
+                else e
+                for e in errors
+            ]
