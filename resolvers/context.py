@@ -129,6 +129,16 @@ class Context:
             viewer = ANONYMOUS
         return self.services.files.sign_all(value, grant, viewer)
 
+    def signed_job_row(self, row: Any, value: Any) -> Any:
+        """`signed` for a job's row (the compiled path has rows, not GenerationJobs)."""
+        if value is None:
+            return value
+        grant, owner = Grant.job(row["id"], public=row["public"]), row["user_id"]
+        viewer = self.viewer
+        if grant.public and owner != viewer.user_id:
+            viewer = ANONYMOUS
+        return self.services.files.sign_all(value, grant, viewer)
+
     def sign_in(self, viewer: Viewer) -> None:
         """Change the viewer (a websocket's connection_init); loaders start afresh."""
         self.viewer = viewer

@@ -21,7 +21,8 @@ def comfygraph(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
 def test_unreachable_database_exits_with_one_line_naming_the_host(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     result = comfygraph(
-        "serve", env={"DATABASE_URL": f"postgresql://app@127.0.0.1:{port}/app",
+        "serve", "--port", str(free_port()),  # a free one: the port is checked first
+        env={"DATABASE_URL": f"postgresql://app@127.0.0.1:{port}/app",
                       "COMFYGRAPH_DATA_DIR": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode != 0

@@ -23,10 +23,14 @@ Row = Mapping[str, Any]
 class Env:
     """Request-scoped lookups that getters of nested objects read (owners by id)."""
 
-    __slots__ = ("queue", "users", "viewer")
+    __slots__ = ("queue", "sign", "users", "viewer")
 
-    def __init__(self, viewer: Viewer = ANONYMOUS) -> None:
+    def __init__(
+        self, viewer: Viewer = ANONYMOUS, sign: Callable[[Row, Any], Any] | None = None
+    ) -> None:
         self.viewer = viewer  # whose emails may be shown (schema/users.py's rule)
+        #: a job row's file URLs signed for the viewer, as schema/files.py signs them
+        self.sign = sign or (lambda row, value: value)
         self.users: dict[uuid.UUID, Row] = {}
         self.queue: dict[uuid.UUID, int] = {}
 
@@ -42,6 +46,18 @@ class Fallback(Exception):
 
 def column(name: str) -> Getter:
     return lambda row, env: row[name]
+
+
+#: what signing a job's URLs reads: the grant (id, public) and the owner
+SIGN_COLUMNS = ("id", "public", "user_id")
+
+
+def signed_column(name: str) -> Getter:
+    return lambda row, env: env.sign(row, row[name])
+
+
+def signed_list(name: str) -> Getter:
+    return lambda row, env: env.sign(row, row[name] or [])
 
 
 def as_float(name: str) -> Getter:
@@ -106,7 +122,7 @@ JOB_FIELDS: dict[str, JobField] = {
     "workflowName": (("workflow_name",), lambda kind: column("workflow_name")),
     "status": (("status",), lambda kind: _status),
     "progress": (("progress",), lambda kind: as_float("progress")),
-    "parameters": (("parameters",), lambda kind: column("parameters")),
+    "parameters": (("parameters", *SIGN_COLUMNS), lambda kind: signed_column("parameters")),
     "public": (("public",), lambda kind: column("public")),
     "createdAt": (("created_at",), lambda kind: as_iso("created_at")),
     "startedAt": (("started_at",), lambda kind: as_iso("started_at")),
@@ -136,7 +152,10 @@ for _graphql, _column in {
     "outputAudioUrls": "output_audio_urls",
     "outputUrls": "output_urls",
 }.items():
-    JOB_FIELDS[_graphql] = ((_column,), lambda kind, c=_column: as_list(c))  # type: ignore[misc]
+    JOB_FIELDS[_graphql] = (
+        (_column, *SIGN_COLUMNS),
+        lambda kind, c=_column: signed_list(c),  # type: ignore[misc]
+    )
 
 
 def _user_id(row: Row, env: Env) -> str:

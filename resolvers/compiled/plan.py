@@ -34,6 +34,7 @@ from comfygraph.resolvers.compiled.collect import Unsupported, collect, subselec
 from comfygraph.resolvers.compiled.fields import (
     JOB_FIELDS,
     OUTPUT_FIELDS,
+    SIGN_COLUMNS,
     USER_FIELDS,
     Env,
     Fallback,
@@ -117,23 +118,36 @@ def _user_getter(doc: _Doc, nodes: list[FieldNode]) -> Getter:
     return owner
 
 
+def SIGNED_URL(out: Any) -> Any:  # a marker: the url, signed for the viewer
+    return out.url
+
+
 def _outputs_getter(doc: _Doc, nodes: list[FieldNode]) -> Getter:
     getters: list[tuple[str, Callable[[Any], Any]]] = []
     for key, fnodes in doc.fields_of("JobOutput", nodes).items():
         name = fnodes[0].name.value
         if name == "__typename":
             getters.append((key, lambda out: "JobOutput"))
+        elif name == "url":
+            getters.append((key, SIGNED_URL))
         elif name in OUTPUT_FIELDS:
             getters.append((key, OUTPUT_FIELDS[name]))
         else:
             raise Unsupported(f"JobOutput.{name}")
 
     def outputs(row: Row, env: Env) -> list[dict[str, Any]]:
-        return [
-            {key: get(out) for key, get in getters}
-            for item in row["outputs"] or []
-            if (out := job_output(item)) is not None
-        ]
+        made = []
+        for item in row["outputs"] or []:
+            out = job_output(item)
+            if out is None:
+                continue
+            made.append(
+                {
+                    key: env.sign(row, out.url) if get is SIGNED_URL else get(out)
+                    for key, get in getters
+                }
+            )
+        return made
 
     return outputs
 
@@ -156,7 +170,7 @@ def job_shape(doc: _Doc, nodes: list[FieldNode], kinds: frozenset[Kind]) -> JobS
                 shape.needs_queue = True
                 getters.append((key, queue_position))
             elif name == "outputs":
-                shape.columns.add("outputs")
+                shape.columns.update(("outputs", *SIGN_COLUMNS))
                 getters.append((key, _outputs_getter(doc, fnodes)))
             elif name in JOB_FIELDS:
                 columns, factory = JOB_FIELDS[name]
@@ -268,7 +282,7 @@ def _feed_step(doc: _Doc, name: str, nodes: list[FieldNode]) -> Step:
         after = given(values.get("after"))
         codec = ctx.keys.cursors
         position = None if after is None else codec.decode(CursorKind.JOBS, after)
-        env = Env(ctx.viewer)
+        env = Env(ctx.viewer, ctx.signed_job_row)
         async with ctx.db.acquire() as conn:
             page = await job_page(
                 conn, ctx.viewer, query, first=size,
@@ -353,7 +367,7 @@ def _single_job_step(doc: _Doc, name: str, nodes: list[FieldNode]) -> Step:
             if type_name not in KIND_OF_TYPE_NAME:
                 raise Fallback
             kind = KIND_OF_TYPE_NAME[type_name]
-        env = Env(ctx.viewer)
+        env = Env(ctx.viewer, ctx.signed_job_row)
         async with ctx.db.acquire() as conn:
             row = (await jobs_by_ids(conn, [uid], [kind], columns)).get(uid)
             if row is None or row["kind"] != kind.value or not can_see_job(ctx.viewer, row):

@@ -53,7 +53,9 @@ OUTPUT = ["kind", "url", "filename", "mimeType", "node", "width", "height",
 USER = ["id", "email", "fullName", "role", "createdAt", "__typename"]
 FEEDS = {"jobs": None, "videoJobs": "VideoJob", "imageJobs": "ImageJob",
          "textJobs": "TextJob", "audioJobs": "AudioJob"}  # fmt: skip
+OURS = "http://127.0.0.1:8000/files"  # the servers' storage: these URLs are signed
 OUTPUTS = [
+    {"kind": "image", "url": f"{OURS}/workflows/w/1/stored.png", "mimeType": "image/png"},
     {"kind": "image", "url": "http://f/a.png", "filename": "a.png", "mimeType": "image/png",
      "node": "9", "width": 64, "height": 48},
     {"kind": "VIDEO", "url": "http://f/v.mp4", "mime_type": "video/mp4", "duration_seconds": 2,
@@ -84,13 +86,15 @@ async def _world(conn: asyncpg.Connection) -> dict[str, Any]:
                      "comfy_url": "http://gpu:8188", "cost_usd": 0.012345}  # fmt: skip
             for col, value in {"width": 512, "height": 768, "fps": 24, "duration_seconds": 4.0,
                                "sample_rate": 44100, "prompt": "a cat",
-                               "output_text": "caption", "input_image_urls": ["http://i/1"],
+                               "output_text": "caption",
+                               "input_image_urls": ["http://i/1", f"{OURS}/uploads/u/in.png"],
                                "output_urls": ["http://o/1"]}.items():  # fmt: skip
                 if col in _columns(kind):
                     extra[col] = value
         row, _ = await create_job(
             conn, kind, user_id=owners[i % 4], workflow_name=f"wf-{i % 3}",
-            parameters={"i": i, "nested": {"x": [1, None]}} if i % 5 else {},
+            parameters={"i": i, "nested": {"x": [1, None]}, "image": f"{OURS}/uploads/u/p.png"}
+            if i % 5 else {},
             public=i % 3 == 0, status=status, progress=100.0 if status == "completed" else i,
             created_at=BASE + timedelta(seconds=i // 3, microseconds=i % 3),
             comfy_job_id=f"p-{i}" if full else None,
@@ -383,3 +387,18 @@ def test_compiled_owner_emails_follow_the_users_rule(
             assert emails <= {"", bob["email"]} and "" in emails
         else:
             assert emails == {""}
+
+
+def test_compiled_file_urls_are_signed_as_interpreted(
+    clients: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """Stored files' URLs come out signed for the viewer on both paths (a plan that
+    handed out the canonical URL would give every /files request a 404)."""
+    query = """{ jobs(first: 50, filter: {scope: MINE}) { edges { node {
+        ... on GenerationJob { parameters outputs { url } } } } } }"""
+    compiled, interpreted = clients["alice"]
+    a = compiled.post("/graphql", json={"query": query})
+    assert a.content == interpreted.post("/graphql", json={"query": query}).content
+    urls = [o["url"] for e in a.json()["data"]["jobs"]["edges"] for o in e["node"]["outputs"]]
+    ours = [u for u in urls if u.startswith(OURS)]
+    assert ours and all("sig=" in u and "exp=" in u for u in ours), ours
