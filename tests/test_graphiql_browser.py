@@ -44,12 +44,14 @@ def _assets(folder: Path) -> Path:
     return folder
 
 
-async def test_graphiql_runs_the_tour_and_streams(
-    dsn: str, pool: asyncpg.Pool, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+async def token(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as conn:
         user = await create_user(conn, email="browser@example.com", password="browser-pass")
-    token = issue_token(SECRET, user["id"], role="user")
+    return issue_token(SECRET, user["id"], role="user")
+
+
+def test_graphiql_runs_the_tour_and_streams(dsn: str, token: str, tmp_path: Path) -> None:
     with serve_in_thread(
         create_emulator_app(speed=5.0, seed=1, output_dir=tmp_path / "out")
     ) as worker:
