@@ -22,14 +22,26 @@ try {
     () => document.querySelector(".graphiql-response")?.innerText.includes("\"workflows\""),
     null, { timeout: 30000 });
   await page.screenshot({ path: `${out}/graphiql-workflows.png` });
-  const subscription = `subscription { jobProgress(id: "${jobId}") { status progress } }`;
+  // The tour's live tab, with a real job id (same operation name, so GraphiQL's
+  // operationName stays right however late its editor state catches up).
+  await page.getByText("JobProgress", { exact: true }).click();
+  const subscription = `subscription JobProgress { jobProgress(id: "${jobId}") { status progress } }`;
   await page.evaluate((text) => {
     document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.setValue(text);
   }, subscription);
-  await page.click(".graphiql-execute-button");
-  await page.waitForFunction(
-    () => document.querySelector(".graphiql-response")?.innerText.includes("COMPLETED"),
-    null, { timeout: 60000 });
+  // GraphiQL takes the edited text into its state asynchronously: a run that still
+  // sent the tab's placeholder answers INVALID_ID; run again (a few times at most).
+  for (let attempt = 1; ; attempt++) {
+    await page.click(".graphiql-execute-button");
+    await page.waitForFunction(() => {
+      const text = document.querySelector(".graphiql-response")?.innerText ?? "";
+      return text.includes("COMPLETED") || text.includes("errors");
+    }, null, { timeout: 60000 });
+    const text = await page.innerText(".graphiql-response");
+    if (text.includes("COMPLETED")) break;
+    if (attempt === 5) fail(`no COMPLETED: ${text.slice(0, 500)}`);
+    await page.waitForTimeout(1000);
+  }
   await page.screenshot({ path: `${out}/graphiql-subscription.png` });
   console.log("ok");
 } catch (error) {
