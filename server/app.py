@@ -54,7 +54,11 @@ def supervisor_from(settings: Settings) -> Supervisor:
 
 def graphiql_assets(settings: Settings) -> list[Mount]:
     folder = settings.graphiql_assets_dir
-    return [] if folder is None else [Mount(ASSETS_PATH, app=StaticFiles(directory=folder))]
+    return (
+        []
+        if folder is None
+        else [Mount(ASSETS_PATH, app=StaticFiles(directory=folder, follow_symlink=True))]
+    )
 
 
 def _s3_options(settings: Settings) -> S3Options:

@@ -20,13 +20,13 @@ TOUR = [
     (
         "1 workflows",
         "# What this server runs: each workflow and the parameters submitJob takes.\n"
-        "{ workflows { name outputType description\n"
+        "query Workflows { workflows { name outputType description\n"
         "    parameters { name type required default min max choices } } }\n",
     ),
     (
         "2 submit",
         "# Queue a job. Run it, copy job.id for the jobProgress tab.\n"
-        'mutation { submitJob(input: {workflowName: "product-image",\n'
+        'mutation SubmitJob { submitJob(input: {workflowName: "product-image",\n'
         '                             parameters: {prompt: "pink tennis shoes"}}) {\n'
         "    job { id status queuePosition } userErrors { field code message } } }\n",
     ),
@@ -34,14 +34,14 @@ TOUR = [
         "3 feed",
         "# The feed holds the Job union: common fields through GenerationJob,\n"
         "# a type's own fields through its fragment.\n"
-        "{ jobs(first: 10) { edges { node {\n"
+        "query Feed { jobs(first: 10) { edges { node {\n"
         "    ... on GenerationJob { id workflowName status progress outputs { kind url } }\n"
         "    ... on ImageJob { outputImageUrls } } } } }\n",
     ),
     (
         "4 jobProgress",
         "# Live over the websocket: paste a job id from the submit tab.\n"
-        'subscription { jobProgress(id: "<job id>") {\n'
+        'subscription JobProgress { jobProgress(id: "<job id>") {\n'
         "    status progress node etaSeconds queuePosition } }\n",
     ),
 ]

@@ -14,8 +14,7 @@ from comfygraph.schema.errors import ApiError
 
 SUBSCRIPTION_NEEDS_WEBSOCKET = "SUBSCRIPTION_NEEDS_WEBSOCKET"
 MESSAGE = (
-    "subscriptions stream: use a websocket at /graphql with graphql-transport-ws "
-    "(or graphql-ws), or Server-Sent Events at /graphql/stream"
+    "subscriptions stream: use a websocket at /graphql with graphql-transport-ws (or graphql-ws)"
 )
 
 

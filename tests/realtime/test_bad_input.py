@@ -149,4 +149,7 @@ async def test_a_subscription_over_http_says_to_use_a_websocket(
         )
     body = response.json()
     assert [e["extensions"]["code"] for e in body["errors"]] == ["SUBSCRIPTION_NEEDS_WEBSOCKET"]
-    assert "graphql-transport-ws" in body["errors"][0]["message"]
+    assert body["errors"][0]["message"] == (
+        "subscriptions stream: use a websocket at /graphql with graphql-transport-ws "
+        "(or graphql-ws)"
+    )
