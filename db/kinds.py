@@ -63,6 +63,7 @@ READ_COLUMNS: tuple[str, ...] = (
     "id", "user_id", "workflow_name", "status", "progress", "parameters", "public",
     "session_id", "comfy_job_id", "comfy_url", "outputs", "error_message", "cost_usd",
     "created_at", "started_at", "completed_at", "processing_time_seconds", "deleted_at",
+    "blocked_reason", "batch_id",
     *SPECIFIC_COLUMNS,
 )  # fmt: skip
 # Every feed row carries these (the keyset and the visibility check need them).
