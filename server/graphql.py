@@ -126,6 +126,12 @@ class GraphQLView(GraphQL[Context, None]):
             token=settings.graphiql_token, local_assets=settings.graphiql_assets_dir is not None
         )
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted query by its hash alone is an operation (APQ over GET).
+        if "extensions" in request.query_params:
+            return False
+        return super().should_render_graphql_ide(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.ide_page)
 
