@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -163,6 +164,33 @@ def token(
     typer.echo(
         issue_token(secret, row["id"], role=row["role"], ttl=ttl, version=row["token_version"])
     )
+
+
+@cli.command()
+def persist(
+    files: list[Path] = typer.Argument(..., help="GraphQL documents, one per file."),
+) -> None:
+    """Register documents for PERSISTED_QUERIES_ONLY: each file's exact text, keyed by its
+    sha256 (what the client sends as extensions.persistedQuery.sha256Hash)."""
+    from comfygraph.server.persist_cmd import PersistError, read_documents, register
+
+    try:
+        documents = read_documents(files)
+    except PersistError as exc:
+        fail(str(exc))
+    settings = settings_or_fail()
+
+    async def go() -> int:
+        conn = await _open(settings)
+        try:
+            return await register(conn, documents)
+        finally:
+            await conn.close()
+
+    new = run(go)
+    for digest, path, _ in documents:
+        typer.echo(f"{digest}  {path}")
+    typer.echo(f"{new} new, {len(documents) - new} already registered")
 
 
 @cli.command("revoke-tokens")

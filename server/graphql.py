@@ -119,12 +119,18 @@ class GraphQLView(GraphQL[Context, None]):
             max_batch_count=settings.max_batch_count,
         )
         self.realtime = Realtime(settings, self.schema)
-        self.persisted = PersistedQueries()
+        self.persisted = PersistedQueries(only=settings.persisted_queries_only)
         self.viewers = ViewerCheck(ttl=settings.auth_cache_seconds)
         self.rates = rate_limits_from(settings)
         self.ide_page = graphiql_page(
             token=settings.graphiql_token, local_assets=settings.graphiql_assets_dir is not None
         )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted query by its hash alone is an operation (APQ over GET).
+        if "extensions" in request.query_params:
+            return False
+        return super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.ide_page)
@@ -186,7 +192,9 @@ class GraphQLView(GraphQL[Context, None]):
             sub_response.status_code = 413
             return StrawberryResult(data=None, errors=[too_large])
         try:  # automatic persisted queries (checked for size above): a hash stands for its query
-            request_data.query = self.persisted.resolve(request_data.query, request_data.extensions)
+            request_data.query = await self.persisted.resolve_allowed(
+                context.pool, request_data.query, request_data.extensions
+            )
         except ApiError as exc:
             return StrawberryResult(data=None, errors=[exc])
         if context.viewer.anonymous and context.auth_error is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import orjson
+
 from tests.graphql.client import GraphQLClient
 
 QUERY = "{ jobs(first: 2) { pageInfo { hasNextPage } } }"
@@ -42,3 +44,24 @@ def test_mismatch_and_malformed(clients: dict[str, GraphQLClient]) -> None:
     for bad in ({"persistedQuery": "x"}, {"persistedQuery": {"version": 2, "sha256Hash": DIGEST}},
                 {"persistedQuery": {"version": 1}}):  # fmt: skip
         assert _code(_post(alice, {"extensions": bad})) == "PERSISTED_QUERY_INVALID"
+
+
+def test_hash_over_get(clients: dict[str, GraphQLClient]) -> None:
+    """Apollo's GET form (`?extensions={...}` without `query`) is an operation, not a
+    request for the GraphQL IDE (what a browser-like `accept: */*` GET used to get)."""
+    alice = clients["alice"]
+    query = "{ jobs(first: 3) { pageInfo { hasNextPage } } }"
+    apq = orjson.dumps(
+        {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    ).decode()
+
+    def get(**params: str) -> dict[str, Any]:
+        r = alice.http.get("/graphql", params=params, headers={"accept": "*/*"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/json"), r.text[:200]
+        return r.json()  # type: ignore[no-any-return]
+
+    assert _code(get(extensions=apq)) == "PERSISTED_QUERY_NOT_FOUND"
+    first = get(query=query, extensions=apq)
+    assert "errors" not in first and "hasNextPage" in first["data"]["jobs"]["pageInfo"]
+    assert get(extensions=apq) == first
