@@ -145,6 +145,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 "session-settle",
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),
             )
+            metrics.jobs.attach(comfy.dispatcher, comfy.runner)
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)
