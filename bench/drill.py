@@ -186,8 +186,15 @@ async def successes(fleet: Fleet) -> dict[str, int]:
 
 
 async def drill(
-    fleet: Fleet, name: str, jobs: int, fault: Callable[[], Awaitable[None]], deadline: float
+    fleet: Fleet,
+    name: str,
+    jobs: int,
+    fault: Callable[[], Awaitable[None]],
+    deadline: float,
+    pace: float = 0.0,
 ) -> Row:
+    """Submit `jobs` (all at once, or one every `pace` s while `fault` runs), then the
+    fault, then wait for every accepted job to be terminal."""
     row = Row(name)
     a, b = fleet.replicas
     seen: dict[str, int] = {}
@@ -207,7 +214,10 @@ async def drill(
         follower = asyncio.create_task(follow())
         await asyncio.sleep(0.3)  # the subscription is registered before the first job
         ids: dict[uuid.UUID, str] = {}
+        during = asyncio.create_task(fault()) if pace else None
         for i in range(jobs):
+            if pace:
+                await asyncio.sleep(pace)
             try:
                 gid = await submit(a.url, fleet.token, prompt=f"{name} {i}")
             except (AssertionError, httpx.HTTPError, KeyError) as exc:
@@ -220,7 +230,10 @@ async def drill(
         now = await statuses(fleet.dsn, list(ids))
         row.in_flight = sum(1 for s, _ in now.values() if s not in TERMINAL)
         started = time.monotonic()
-        await fault()
+        if during is None:
+            await fault()
+        else:
+            await during
         while time.monotonic() - started < deadline:
             now = await statuses(fleet.dsn, list(ids))
             if all(s in TERMINAL for s, _ in now.values()) and len(now) == len(ids):
@@ -340,8 +353,8 @@ async def soak(fleet: Fleet, minutes: float) -> Row:
     async def nothing() -> None:
         await asyncio.gather(traffic(), sample())
 
-    jobs = max(1, int(minutes * 60 / 2))  # one submission every ~2 s over the soak
-    row = await drill(fleet, f"soak {minutes:g} min", jobs, nothing, minutes * 60 + 120)
+    jobs = max(1, int(minutes * 60 / 2) - 1)  # one submission every 2 s over the soak
+    row = await drill(fleet, f"soak {minutes:g} min", jobs, nothing, 120, pace=2.0)
     if samples:
         (rss0, fd0), (rss1, fd1) = samples[0], samples[-1]
         row.notes.append(

@@ -9,6 +9,7 @@ exporter's other OTEL_* variables (headers, timeout, OTEL_SERVICE_NAME) apply as
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,8 @@ def tracer_provider(settings: Settings) -> TracerProvider | None:
             "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed:"
             " pip install 'comfygraph[otel]'"
         ) from None
-    resource = Resource.create({"service.name": "comfygraph"})  # OTEL_SERVICE_NAME wins
+    # "comfygraph" unless OTEL_SERVICE_NAME says otherwise (create() would say "unknown").
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "comfygraph")})
     provider = TracerProvider(resource=resource)
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))

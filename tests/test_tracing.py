@@ -26,11 +26,14 @@ from comfygraph.server.tracing import tracer_provider
 from tests.servers import serve_in_thread
 
 
-def collector(spans: list[Any]) -> Starlette:
+def collector(spans: list[Any], services: set[str]) -> Starlette:
     async def traces(request: Request) -> Response:
         export = ExportTraceServiceRequest()
         export.ParseFromString(await request.body())
         for resource in export.resource_spans:
+            for attribute in resource.resource.attributes:
+                if attribute.key == "service.name":
+                    services.add(attribute.value.string_value)
             for scope in resource.scope_spans:
                 spans.extend(scope.spans)
         return Response(b"", media_type="application/x-protobuf")
@@ -40,7 +43,8 @@ def collector(spans: list[Any]) -> Starlette:
 
 def test_graphql_and_http_spans_reach_the_collector(dsn: str, tmp_path: Path) -> None:
     spans: list[Any] = []
-    with serve_in_thread(collector(spans)) as otlp:
+    services: set[str] = set()
+    with serve_in_thread(collector(spans, services)) as otlp:
         settings = Settings(database_url=dsn, data_dir=tmp_path, otel_exporter_otlp_endpoint=otlp)
         with serve_in_thread(create_app(settings, dsn=dsn)) as url:
             r = httpx.post(f"{url}/graphql", json={"query": "query Probe { __typename }"})
@@ -51,6 +55,7 @@ def test_graphql_and_http_spans_reach_the_collector(dsn: str, tmp_path: Path) ->
         assert graphql is not None, sorted(names)
         http = [s for s in spans if s.name.startswith("POST") and s.trace_id == graphql.trace_id]
         assert http, sorted(names)  # the ASGI span of the same request, in the same trace
+        assert services == {"comfygraph"}
 
 
 def test_no_endpoint_no_tracing(tmp_path: Path) -> None:
