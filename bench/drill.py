@@ -342,13 +342,15 @@ async def soak(fleet: Fleet, minutes: float) -> Row:
                 )
                 await asyncio.sleep(0.2)
 
-    async def sample() -> None:
-        while time.monotonic() < stop:
-            procs = [psutil.Process(r.pid) for r in fleet.replicas]
-            samples.append(
-                (sum(p.memory_info().rss for p in procs), sum(p.num_fds() for p in procs))
-            )
-            await asyncio.sleep(min(60.0, max(1.0, stop - time.monotonic())))
+    def take() -> None:
+        procs = [psutil.Process(r.pid) for r in fleet.replicas]
+        samples.append((sum(p.memory_info().rss for p in procs), sum(p.num_fds() for p in procs)))
+
+    async def sample() -> None:  # at the start, every minute, and at the end
+        take()
+        while (left := stop - time.monotonic()) > 0:
+            await asyncio.sleep(min(60.0, left))
+            take()
 
     async def nothing() -> None:
         await asyncio.gather(traffic(), sample())
