@@ -30,6 +30,7 @@ from comfygraph.server.metrics_graphql import GraphQLTiming
 from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
+from comfygraph.server.tracing import asgi_middleware, graphql_extensions, tracer_provider
 from comfygraph.server.webhooks import webhook_sender
 from comfygraph.storage import S3Options, open_storage
 from comfygraph.studio.clean_outputs import output_store
@@ -77,6 +78,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:  # closes in reverse order
+            if tracing is not None:  # last out: flushes the last spans
+                stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
             target = dsn if dsn is not None else await asyncio.to_thread(resolve_dsn, settings)
             pool = await create_pool(
                 target,
@@ -149,6 +152,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 "session-settle",
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),
             )
+            metrics.jobs.attach(comfy.dispatcher, comfy.runner)
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)
@@ -159,7 +163,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         logger.warning("workflow template skipped: %s", problem)
     base_url = settings.public_base_url or "http://127.0.0.1:8000"
     storage = open_storage(settings.effective_storage_url(), base_url, _s3_options(settings))
-    graphql = graphql_app(settings)
+    tracing = tracer_provider(settings)
+    graphql = graphql_app(settings, graphql_extensions(tracing))
     metrics = Metrics()
     metrics.fleet.realtime = graphql.realtime.stats
     app = Starlette(
@@ -176,6 +181,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
         middleware=[
+            *asgi_middleware(tracing),
             Middleware(RequestId),
             Middleware(metrics.middleware),
             Middleware(

@@ -8,7 +8,7 @@ asks only for `login` or introspection (so a client with a stale token can sign 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -86,7 +86,7 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: Sequence[Any] = ()) -> None:
         self.schema_limits = schema_limits = limits_from(settings)
         # Compiled plans run after the gate, i.e. after every parse/validation rule.
         self.compiler = Compiler()
@@ -94,6 +94,7 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(
             build_schema(
                 extensions=[
+                    *tracing,  # first: its span holds every other extension's work
                     AuthGate,
                     DatabaseUnavailable,
                     OperationTimer,
@@ -245,5 +246,5 @@ class GraphQLView(GraphQL[Context, None]):
         return process_result(result)
 
 
-def graphql_app(settings: Settings) -> GraphQLView:
-    return GraphQLView(settings)
+def graphql_app(settings: Settings, tracing: Sequence[Any] = ()) -> GraphQLView:
+    return GraphQLView(settings, tracing)

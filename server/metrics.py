@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from comfygraph.db.scheduling import blocked_counts
 from comfygraph.db.stats import job_status_counts
 from comfygraph.server.metrics_fleet import FleetCollector
+from comfygraph.server.metrics_jobs import JobTiming
 from comfygraph.server.state import AppState
 from comfygraph.studio.publish import RetryingPublisher
 
@@ -104,6 +105,7 @@ class Metrics:
             ["method", "path", "status"],
             registry=self.registry,
         )
+        self.jobs = JobTiming(self.registry)
 
     async def endpoint(self, request: Request) -> Response:
         state: AppState = request.app.state.comfygraph

@@ -202,6 +202,8 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=120.0, gt=0)
     #: the embedded postmaster is checked (and restarted when dead) this often
     embedded_check_interval: float = Field(default=2.0, gt=0)
+    #: OTLP/HTTP collector base URL: traces are exported there when set (`otel` extra)
+    otel_exporter_otlp_endpoint: str | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 
@@ -50,6 +51,8 @@ class Dispatcher:
         self.replica, self.lease_s, self.poll_interval = replica, lease_s, poll_interval
         self.tracking: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # Called with each claimed row (metrics observe dispatch latency here).
+        self.claim_listeners: list[Callable[[OutputType, asyncpg.Record], None]] = []
 
     def wake(self) -> None:
         """A job was queued here: look for a worker now rather than at the next poll."""
@@ -79,6 +82,8 @@ class Dispatcher:
                 done.add(worker.url)
                 continue
             kind, row = claimed
+            for listener in self.claim_listeners:
+                listener(kind, row)
             await self.runner.events.status(kind.value, row)
             self._follow(kind, row, worker)
             started += 1
