@@ -93,16 +93,23 @@ class RequestConnection:
     def hold(self) -> None:
         self._holders += 1
 
-    async def finish(self) -> None:
-        """Commit the request's transaction (rolled back when a statement failed)."""
+    async def finish(self) -> bool:
+        """Commit the request's transaction; False when it could not be committed (the
+        connection died, or COMMIT failed and was rolled back): its writes are not
+        saved, and the client must not hear otherwise."""
         async with self._lock:
             conn = self._conn
             if conn is None or not conn.is_in_transaction():
-                return
+                return True
             try:
                 await conn.execute("COMMIT")
+                return True
             except asyncpg.PostgresError:
-                await conn.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                return False
+            except (OSError, asyncpg.InterfaceError):
+                return False
 
     async def release(self) -> None:
         """Undo one hold(); the last one gives the connection back to the pool."""

@@ -31,6 +31,14 @@ def database_down(error: BaseException | None) -> bool:
     return False
 
 
+def not_committed() -> GraphQLError:
+    """The request ran but its transaction could not be committed: nothing was saved."""
+    return GraphQLError(
+        "the database is unavailable right now; nothing was saved: try again shortly",
+        extensions={"code": SERVICE_UNAVAILABLE},
+    )
+
+
 def _unavailable(error: GraphQLError) -> GraphQLError:
     return GraphQLError(
         MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,

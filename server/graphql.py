@@ -35,7 +35,7 @@ from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.schema.limits import document_too_large
-from comfygraph.server.db_unavailable import DatabaseUnavailable
+from comfygraph.server.db_unavailable import DatabaseUnavailable, not_committed
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
 from comfygraph.server.limits import limits_from, rate_limits_from
@@ -213,7 +213,8 @@ class GraphQLView(GraphQL[Context, None]):
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
-            await context.db.finish()  # committed before the client hears of it
+            if not await context.db.finish():  # committed before the client hears of it
+                result = StrawberryResult(data=None, errors=[not_committed()])
         except BaseException:
             await context.db.release()
             raise
