@@ -52,6 +52,9 @@ def test_killed_postmaster_is_restarted_and_stopped_with_the_server() -> None:
     data.chmod(0o755)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
+    # Loops that failed in the outage retry within 2 s and count as well after 5 s up, so
+    # /readyz comes back soon after the database does (defaults: 30 s and 60 s).
+    env.update(LOOP_BACKOFF_MAX="2", LOOP_HEALTHY_AFTER="5")
     env.update(COMFYGRAPH_DATA_DIR=str(data), COMFY_WORKERS="", EMBEDDED_CHECK_INTERVAL="2",
                JWT_SECRET="supervised-test-secret-0123456789")  # fmt: skip
     log = (data / "server.log").open("wb")
