@@ -123,3 +123,27 @@ async def test_the_npm_graphql_sse_client_streams_a_job(
     assert lines[-1] == "complete"
     results = [json.loads(line)["data"]["jobProgress"] for line in lines[:-1]]
     assert results[-1] == {"status": "COMPLETED", "progress": 100.0}
+
+
+async def test_a_client_that_goes_away_leaves_the_stream(
+    server: Running, users: dict[str, User], emulator: str
+) -> None:
+    alice = users["alice"]
+    await faults(emulator, action="stall", class_type="KSampler")
+    job = await submit(server.url, alice.token)
+    body = {"query": JOB_PROGRESS, "variables": {"id": job}}
+    try:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=60) as http,
+            http.stream("POST", STREAM, json=body, headers=auth(alice)) as response,
+        ):
+            lines = response.aiter_lines()
+            while not (await anext(lines)).startswith("data:"):
+                pass  # the job's current state arrived: the stream runs
+
+        async def gone() -> bool | None:
+            return (await server.stats())[0].streams == 0 or None
+
+        await until(gone)  # the stream (and its bus subscription) ended with the client
+    finally:
+        await faults(emulator, action="release")
