@@ -14,6 +14,7 @@ one, and a client too far behind ends with SUBSCRIBER_OVERFLOW, as on a websocke
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from comfygraph.server.graphql import GraphQLView
 
 SSE_PATH = "/graphql/stream"
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+# Like a websocket's close 4403: the client subscribes again with a fresh token.
+EXPIRED = Frame.error([GraphQLError("token expired", extensions={"code": TOKEN_EXPIRED})])
 BAD_REQUEST = "BAD_REQUEST"
 _COMPLETE = "event: complete\ndata:\n\n"
 _HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -78,19 +82,25 @@ class SseOutbox:
         self._frames.clear()
         self._wake.set()
 
-    async def frames(self, keepalive: float) -> AsyncIterator[Frame | None]:
-        """Queued frames, then the last one; None when `keepalive` passed in silence."""
+    async def frames(self, keepalive: float, until: float | None) -> AsyncIterator[Frame | None]:
+        """Queued frames, then the last one; None when `keepalive` passed in silence.
+        At `until` (a time.time(): the token's expiry) it ends with TOKEN_EXPIRED."""
         while True:
             while self._frames:
                 yield self._frames.popleft()
             if self.last is not None:
                 yield self.last
                 return
+            left = keepalive if until is None else min(keepalive, until - time.time())
+            if left <= 0:
+                yield EXPIRED
+                return
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), keepalive)
+                await asyncio.wait_for(self._wake.wait(), left)
             except TimeoutError:
-                yield None
+                if until is None or time.time() < until:
+                    yield None
 
 
 def _render(frame: Frame) -> str:
@@ -192,7 +202,9 @@ class SseEndpoint:
                 if not settings.ws_share_streams:
                     key = (*key, id(member))
                 realtime.streams.join(key, member, plan, lambda: _stream_context(context, realtime))
-            async for frame in outbox.frames(settings.ws_keepalive_interval):
+            async for frame in outbox.frames(
+                settings.ws_keepalive_interval, context.token_expires_at
+            ):
                 yield ":\n\n" if frame is None else _render(frame)
         finally:
             member.leave()  # the client went away, or the stream ended

@@ -15,9 +15,10 @@ import httpx
 import orjson
 import pytest
 
+from comfygraph.studio.auth import issue_token
 from tests.realtime.client import JOB_PROGRESS, TRANSPORT_WS, Client
 from tests.realtime.conftest import User
-from tests.realtime.harness import Running, faults, stalled, submit, until
+from tests.realtime.harness import SECRET, Running, faults, stalled, submit, until
 
 BROWSER = Path(__file__).parents[1] / "browser"
 STREAM = "/graphql/stream"
@@ -147,3 +148,25 @@ async def test_a_client_that_goes_away_leaves_the_stream(
         await until(gone)  # the stream (and its bus subscription) ended with the client
     finally:
         await faults(emulator, action="release")
+
+
+async def test_a_stream_ends_when_its_token_expires(
+    server: Running, users: dict[str, User], emulator: str
+) -> None:
+    alice = users["alice"]
+    await faults(emulator, action="stall", class_type="KSampler")
+    try:
+        job = await submit(server.url, alice.token)
+        short = issue_token(SECRET, alice.id, ttl=2)
+        body = {"query": JOB_PROGRESS, "variables": {"id": job}}
+        headers = {**SSE, "authorization": f"Bearer {short}"}
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=60) as http,
+            http.stream("POST", STREAM, json=body, headers=headers) as response,
+        ):
+            seen = await asyncio.wait_for(events(response), 30)
+    finally:
+        await faults(emulator, action="release")
+    (kind, last), end = seen[-2:]
+    assert kind == "next" and end == ("complete", None)
+    assert [e["extensions"]["code"] for e in last["errors"]] == ["TOKEN_EXPIRED"]
