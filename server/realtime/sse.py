@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from comfygraph.resolvers.context import Context
 from comfygraph.resolvers.subscriptions import audience
 from comfygraph.schema.error_policy import finalize
-from comfygraph.schema.errors import UNAUTHENTICATED
+from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED
 from comfygraph.server.realtime.frames import Frame, Kind, Spelling
 from comfygraph.server.realtime.live import StreamContext
 from comfygraph.server.realtime.outbox import OVERFLOW, Member, Outbox, State
@@ -128,8 +128,8 @@ async def _params(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _refused(status: int, code: str, message: str) -> Response:
-    error = {"message": message, "extensions": {"code": code}}
+def _refused(status: int, code: str, message: str, **extensions: Any) -> Response:
+    error = {"message": message, "extensions": {"code": code, **extensions}}
     return JSONResponse({"errors": [error]}, status_code=status)
 
 
@@ -154,6 +154,13 @@ class SseEndpoint:
             return _refused(401, context.auth_error.code, str(context.auth_error))
         if context.viewer.anonymous and not context.limits.allow_anonymous:
             return _refused(401, UNAUTHENTICATED, "sign in required")
+        if context.viewer.anonymous:  # the same per-address budget as POST /graphql
+            retry = await self.view.rates.anonymous(context.pool, context.client_address)
+            if retry is not None:
+                message = "too many anonymous requests from this address"
+                refused = _refused(429, RATE_LIMITED, message, retryAfterSeconds=retry)
+                refused.headers["retry-after"] = str(int(retry))
+                return refused
         variables, name = params.get("variables"), params.get("operationName")
         plan = self.view.realtime.plans.plan(query, variables, name)
         if isinstance(plan, list):
