@@ -27,6 +27,7 @@ from comfygraph.server.graphql import graphql_app
 from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.metrics_graphql import GraphQLTiming
+from comfygraph.server.realtime.sse import SSE_PATH, SseEndpoint
 from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             Route("/files/{path:path}", files_endpoint, methods=["GET", "HEAD"], name="files"),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route(SSE_PATH, SseEndpoint(graphql), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),

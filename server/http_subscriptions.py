@@ -11,10 +11,12 @@ from strawberry.extensions import SchemaExtension
 
 from comfygraph.resolvers.context import Context
 from comfygraph.schema.errors import ApiError
+from comfygraph.server.realtime.live import StreamContext
 
 SUBSCRIPTION_NEEDS_WEBSOCKET = "SUBSCRIPTION_NEEDS_WEBSOCKET"
 MESSAGE = (
-    "subscriptions stream: use a websocket at /graphql with graphql-transport-ws (or graphql-ws)"
+    "subscriptions stream: use a websocket at /graphql with graphql-transport-ws (or graphql-ws),"
+    " or Server-Sent Events at /graphql/stream (graphql-sse)"
 )
 
 
@@ -24,6 +26,7 @@ class HttpSubscriptionGate(SchemaExtension):
         document = self.execution_context.graphql_document
         if (
             isinstance(context, Context)
+            and not isinstance(context, StreamContext)  # a shared stream (SSE too)
             and isinstance(context.request, Request)
             and document is not None
         ):

@@ -152,9 +152,13 @@ async def test_uploads_per_minute_are_limited(pool: asyncpg.Pool, base_url: str)
     assert upload() == ["RATE_LIMITED"]
 
 
-def test_anonymous_requests_per_address_get_429(base_url: str) -> None:
+@pytest.mark.parametrize("path", ["/graphql", "/graphql/stream"])
+def test_anonymous_requests_per_address_get_429(base_url: str, path: str) -> None:
+    sse = {"accept": "text/event-stream"}  # (ignored by /graphql)
     with httpx.Client(base_url=base_url) as http:
-        answers = [http.post("/graphql", json={"query": "{ __typename }"}) for _ in range(12)]
+        answers = [
+            http.post(path, json={"query": "{ __typename }"}, headers=sse) for _ in range(12)
+        ]
     limited = [r for r in answers if r.status_code == 429]
     assert limited, [r.status_code for r in answers]
     error = limited[0].json()["errors"][0]

@@ -151,5 +151,5 @@ async def test_a_subscription_over_http_says_to_use_a_websocket(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["SUBSCRIPTION_NEEDS_WEBSOCKET"]
     assert body["errors"][0]["message"] == (
         "subscriptions stream: use a websocket at /graphql with graphql-transport-ws "
-        "(or graphql-ws)"
+        "(or graphql-ws), or Server-Sent Events at /graphql/stream (graphql-sse)"
     )
