@@ -264,12 +264,9 @@ FIELDS = {
     "Mutation.publishWorkflow": "Admins: store a workflow template as the next version of its "
     "name (added, or replacing the current one) on every replica within a second; a "
     "deprecated name is in use again.",
-    "Mutation.publishWorkflow(template)": "The template, as a template file holds it (name, "
-    "outputType, graph, parameters, outputs ...).",
     "Mutation.deprecateWorkflow": "Admins: new submissions (and retries) of this workflow are "
     "refused and Query.workflows no longer lists it; its jobs stay. Publishing it again "
     "lifts this.",
-    "Mutation.deprecateWorkflow(name)": "The workflow's name.",
     "WorkflowParameter.name": "The key in `parameters`.",
     "WorkflowParameter.type": "What value it takes.",
     "WorkflowParameter.required": "Whether it must be given.",
@@ -344,6 +341,9 @@ FIELDS = {
 ARGUMENTS = {
     "Query.batch(id)": "The batch's id.",
     "Mutation.drainWorker(url)": "The worker's URL, as in Query.workers.",
+    "Mutation.publishWorkflow(template)": "The template, as a template file holds it (name, "
+    "outputType, graph, parameters, outputs ...).",
+    "Mutation.deprecateWorkflow(name)": "The workflow's name.",
     "Mutation.undrainWorker(url)": "The worker's URL, as in Query.workers.",
     "Mutation.cancelBatch(id)": "The batch's id.",
     "Query.webhookDeliveries(endpointId)": "The endpoint's id.",
