@@ -21,9 +21,9 @@ from comfygraph.emulator import create_emulator_app
 from comfygraph.server.app import create_app
 from comfygraph.server.settings import Settings, WorkerSpec
 from comfygraph.studio.auth import issue_token
+from tests.db.factories import make_user
 from tests.graphql.client import GraphQLClient, row_id
 from tests.graphql.conftest import SECRET
-from tests.db.factories import make_user
 from tests.servers import serve_in_thread
 from tests.test_cli import comfygraph
 
@@ -37,7 +37,7 @@ SUBMIT = """mutation($w: String!) { submitJob(input: {workflowName: $w,
   job { ... on GenerationJob { id } } userErrors { code field } } }"""
 RETRY = """mutation($id: ID!) { retryJob(id: $id) {
   job { ... on GenerationJob { id } } userErrors { code field } } }"""
-STATUS = "query($id: ID!) { job(id: $id) { ... on GenerationJob { status errorMessage blockedReason comfyUrl } } }"
+STATUS = "query($id: ID!) { job(id: $id) { ... on GenerationJob { status errorMessage } } }"
 
 
 def until(what: Callable[[], Any], timeout: float = 30.0) -> Any:
