@@ -202,10 +202,15 @@ def test_bad_templates_and_non_admins_get_user_errors_naming_the_path(
 def test_cli_workflows_add_publishes_for_running_replicas(
     replicas: tuple[dict[str, GraphQLClient], dict[str, GraphQLClient]],
     dsn: str,
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     a, b = replicas
-    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path)}
+    env = {
+        "DATABASE_URL": dsn,
+        "COMFYGRAPH_DATA_DIR": str(tmp_path),
+        "BROADCAST_URL": settings.effective_broadcast_url(),
+    }  # the replicas' broadcast
     good = tmp_path / "cli-shot.json"
     good.write_text(json.dumps(template("cli-shot", "from a shell")))
     added = comfygraph("workflows", "add", str(good), env=env)
