@@ -28,7 +28,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,9 @@ class WorkflowTemplate:
     # No change on the worker this long and the job is interrupted (STALL_SECONDS when
     # None). File key "stallSeconds".
     stall_seconds: float | None = None
+    # 0 for built-in and WORKFLOWS_DIR files; 1, 2, ... for versions published at runtime
+    # (publishWorkflow, `comfygraph workflows add`). Each job records the one it ran.
+    version: int = 0
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -120,19 +123,48 @@ class ParameterError:
 class TemplateError(ValueError):
     """A template file that cannot be used; `source` names the file."""
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, path: tuple[str, ...] = ()) -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.path = path  # where in the template, e.g. ("parameters", "0", "bind")
 
 
 @dataclass(frozen=True)
 class TemplateSet:
+    """The current version of each workflow (`templates`), every version jobs may name
+    (`versions`), and the names hidden from new submissions (`deprecated`). One object
+    per app, shared by the runtime, submit and sessions: `install` changes it in place."""
+
     templates: dict[str, WorkflowTemplate]
     problems: tuple[TemplateError, ...]  # files skipped, each naming its file
+    versions: dict[tuple[str, int], WorkflowTemplate] = field(default_factory=dict)
+    deprecated: set[str] = field(default_factory=set)
 
-    def get(self, name: str) -> WorkflowTemplate | None:
+    def __post_init__(self) -> None:
+        for template in self.templates.values():
+            self.versions.setdefault((template.name, template.version), template)
+
+    def get(self, name: str, version: int | None = None) -> WorkflowTemplate | None:
+        """The current version, or the given one (a job's); an unknown version is the
+        current one (a row from before versions were recorded)."""
+        if version is not None and (name, version) in self.versions:
+            return self.versions[(name, version)]
         return self.templates.get(name)
+
+    def install(self, published: Sequence[WorkflowTemplate], deprecated: set[str]) -> None:
+        """Replace the published versions and deprecations; file templates stay as
+        version 0, and a workflow's highest version is its current one."""
+        versions = {key: t for key, t in self.versions.items() if t.version == 0}
+        versions.update({(t.name, t.version): t for t in published})
+        current = {name: t for (name, _), t in sorted(versions.items())}
+        # No await in between: a coroutine sees the old set or the new, never a mix.
+        self.versions.clear()
+        self.versions.update(versions)
+        self.templates.clear()
+        self.templates.update(current)
+        self.deprecated.clear()
+        self.deprecated.update(deprecated)
 
 
 # ---------------------------------------------------------------- loading
@@ -175,56 +207,59 @@ def load_template_file(path: Path) -> WorkflowTemplate:
 def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
     """Check a template's whole structure; raises TemplateError with the first problem."""
 
-    def fail(reason: str) -> TemplateError:
-        return TemplateError(source, reason)
+    def fail(reason: str, *path: str) -> TemplateError:
+        return TemplateError(source, reason, path)
 
     if not isinstance(data, dict):
         raise fail("a template must be a JSON object")
     unknown = set(data) - _TEMPLATE_KEYS
     if unknown:
-        raise fail(f"unknown keys {sorted(unknown)}")
+        raise fail(f"unknown keys {sorted(unknown)}", sorted(unknown)[0])
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise fail("name must be lower-case letters, digits, '-' or '_'")
+        raise fail("name must be lower-case letters, digits, '-' or '_'", "name")
     if data.get("outputType") not in OUTPUT_TYPES:
-        raise fail(f"outputType must be one of {sorted(OUTPUT_TYPES)}")
+        raise fail(f"outputType must be one of {sorted(OUTPUT_TYPES)}", "outputType")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise fail("description must be a string")
+        raise fail("description must be a string", "description")
     graph = data.get("graph")
     if not isinstance(graph, dict) or not graph:
-        raise fail("graph must be a non-empty object of nodes")
+        raise fail("graph must be a non-empty object of nodes", "graph")
     for node_id, node in graph.items():
         if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
-            raise fail(f"graph node {node_id} needs a class_type")
+            raise fail(f"graph node {node_id} needs a class_type", "graph", str(node_id))
         if not isinstance(node.get("inputs"), dict):
-            raise fail(f"graph node {node_id} needs an inputs object")
+            raise fail(f"graph node {node_id} needs an inputs object", "graph", str(node_id))
     outputs = data.get("outputs")
     if not isinstance(outputs, list) or not outputs or not all(o in graph for o in outputs):
-        raise fail("outputs must be a non-empty list of graph node ids")
+        raise fail("outputs must be a non-empty list of graph node ids", "outputs")
     raw_parameters = data.get("parameters", [])
     if not isinstance(raw_parameters, list):
-        raise fail("parameters must be a list")
-    parameters = tuple(_parse_parameter(p, graph, fail) for p in raw_parameters)
+        raise fail("parameters must be a list", "parameters")
+    parameters = tuple(
+        _parse_parameter(p, graph, lambda reason, *at, i=i: fail(reason, "parameters", str(i), *at))
+        for i, p in enumerate(raw_parameters)
+    )
     names = [p.name for p in parameters]
     if len(set(names)) != len(names):
-        raise fail("parameter names must be unique")
+        raise fail("parameter names must be unique", "parameters")
     targets = [target for p in parameters for target in p.bind]
     if len(set(targets)) != len(targets):
-        raise fail("two parameters bind the same node input")
+        raise fail("two parameters bind the same node input", "parameters")
     requeue = data.get("requeueLost", True)
     if not isinstance(requeue, bool):
-        raise fail("requeueLost must be true or false")
+        raise fail("requeueLost must be true or false", "requeueLost")
     seconds = data.get("estimatedSeconds")
     if seconds is not None and (
         isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
     ):
-        raise fail("estimatedSeconds must be a positive number")
+        raise fail("estimatedSeconds must be a positive number", "estimatedSeconds")
     stall = data.get("stallSeconds")
     if stall is not None and (
         isinstance(stall, bool) or not isinstance(stall, int | float) or stall <= 0
     ):
-        raise fail("stallSeconds must be a positive number of seconds")
+        raise fail("stallSeconds must be a positive number of seconds", "stallSeconds")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -240,19 +275,19 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
 
 
 def _parse_parameter(
-    raw: Any, graph: dict[str, Any], fail: Callable[[str], TemplateError]
+    raw: Any, graph: dict[str, Any], fail: Callable[..., TemplateError]
 ) -> Parameter:
     if not isinstance(raw, dict):
         raise fail("each parameter must be an object")
     name = raw.get("name")
     if not isinstance(name, str) or not _PARAMETER_NAME.match(name):
-        raise fail(f"bad parameter name {name!r}")
+        raise fail(f"bad parameter name {name!r}", "name")
     unknown = set(raw) - _PARAMETER_KEYS
     if unknown:
         raise fail(f"parameter {name}: unknown keys {sorted(unknown)}")
     kind = raw.get("type")
     if kind not in PARAMETER_TYPES:
-        raise fail(f"parameter {name}: type must be one of {sorted(PARAMETER_TYPES)}")
+        raise fail(f"parameter {name}: type must be one of {sorted(PARAMETER_TYPES)}", "type")
     bind = raw.get("bind")
     pairs = (
         [bind] if isinstance(bind, list) and len(bind) == 2 and isinstance(bind[0], str) else bind
@@ -263,19 +298,19 @@ def _parse_parameter(
         if not (
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
         ):
-            raise fail(f"parameter {name}: bind must be [node, input] or a list of them")
+            raise fail(f"parameter {name}: bind must be [node, input] or a list of them", "bind")
         if pair[0] not in graph:
-            raise fail(f"parameter {name}: binds to missing node {pair[0]}")
+            raise fail(f"parameter {name}: binds to missing node {pair[0]}", "bind")
     for key in ("min", "max"):
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise fail(f"parameter {name}: {key} must be a number")
+            raise fail(f"parameter {name}: {key} must be a number", key)
     choices = raw.get("choices")
     if choices is not None and (not isinstance(choices, list) or not choices):
-        raise fail(f"parameter {name}: choices must be a non-empty list")
+        raise fail(f"parameter {name}: choices must be a non-empty list", "choices")
     is_list = raw.get("list", False)
     if not isinstance(is_list, bool) or (is_list and kind not in FILE_TYPES):
-        raise fail(f"parameter {name}: list is a boolean, for file parameters only")
+        raise fail(f"parameter {name}: list is a boolean, for file parameters only", "list")
     parameter = Parameter(
         name=name,
         type=kind,
@@ -292,19 +327,21 @@ def _parse_parameter(
         pattern=raw.get("pattern"),
     )
     if parameter.min is not None and parameter.max is not None and parameter.min > parameter.max:
-        raise fail(f"parameter {name}: min is above max")
+        raise fail(f"parameter {name}: min is above max", "min")
     if parameter.pattern is not None:
         try:
             re.compile(parameter.pattern)
         except (re.error, TypeError) as exc:
-            raise fail(f"parameter {name}: bad pattern ({exc})") from exc
+            raise fail(f"parameter {name}: bad pattern ({exc})", "pattern") from exc
     if parameter.default is not None:
         if parameter.required or parameter.is_file:
-            raise fail(f"parameter {name}: required and file parameters take no default")
+            raise fail(f"parameter {name}: required and file parameters take no default", "default")
         if _check(parameter, parameter.default, None) is not None:
-            raise fail(f"parameter {name}: default {parameter.default!r} is not a valid value")
+            raise fail(
+                f"parameter {name}: default {parameter.default!r} is not a valid value", "default"
+            )
     elif not parameter.required and not parameter.is_file and kind != "SEED":
-        raise fail(f"parameter {name}: an optional parameter needs a default")
+        raise fail(f"parameter {name}: an optional parameter needs a default", "default")
     return parameter
 
 

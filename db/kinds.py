@@ -18,6 +18,7 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "processing_time_seconds", "deleted_at", "legacy_source", "legacy_id",
     "webhook_url",
     "blocked_reason", "batch_id",
+    "template_version",
 )  # fmt: skip
 
 # Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).

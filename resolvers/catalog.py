@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 async def workflows(
     info: strawberry.Info[Context, None], output_type: OutputType | None = strawberry.UNSET
 ) -> list[Workflow]:
-    found = (_workflow(t) for t in info.context.services.templates.templates.values())
+    templates = info.context.services.templates
+    found = (
+        workflow_view(t) for t in templates.templates.values() if t.name not in templates.deprecated
+    )
     wanted = [w for w in found if not output_type or w.output_type is output_type]
     return sorted(wanted, key=lambda w: w.name)
 
@@ -60,12 +63,13 @@ def worker_view(worker: ComfyWorker, processing: int, *, admin: bool) -> Worker:
     return view
 
 
-def _workflow(template: WorkflowTemplate) -> Workflow:
+def workflow_view(template: WorkflowTemplate) -> Workflow:
     return Workflow(
         name=template.name,
         output_type=OutputType(template.output_type.lower()),
         description=template.description or None,
         parameters=[_parameter(p) for p in template.parameters],
+        version=template.version,
     )
 
 

@@ -14,6 +14,7 @@ from comfygraph.resolvers import (
     users,
     webhooks,
     workers,
+    workflows,
 )
 
 
@@ -56,6 +57,8 @@ class Mutation:
         description="Follow a prompt queued directly on a configured worker as a job (queued, "
         "running or finished); the same prompt again answers the same job.",
     )
+    publish_workflow = strawberry.mutation(resolver=workflows.publish_workflow)
+    deprecate_workflow = strawberry.mutation(resolver=workflows.deprecate_workflow)
     create_webhook_endpoint = strawberry.mutation(resolver=webhooks.create_webhook_endpoint)
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
     rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)

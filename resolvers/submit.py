@@ -11,7 +11,8 @@ retryJob submits the job's workflow with its recorded parameters (so a random se
 replayed), publicity, session and priority, on behalf of the job's owner. Only a finished
 job (COMPLETED, FAILED, CANCELLED) may be retried: RETRY_NOT_ALLOWED otherwise. A job the
 viewer may not change (not theirs, unless they are an admin) is NOT_FOUND, exactly like
-an unknown id. The submit's own userErrors apply too (a template that changed since).
+an unknown id. It runs the template version the job ran, not the current one. The
+submit's own userErrors apply too (UNKNOWN_WORKFLOW for a deprecated workflow).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ async def retry_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> 
         public=found["public"],
         session_id=found["session_id"],
         priority=found["priority"],
+        template_version=found["template_version"],
     )
     return await _submit(info.context, owner, request)
 

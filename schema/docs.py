@@ -23,6 +23,8 @@ _JOB = "the id of a job (VideoJob, ImageJob, TextJob or AudioJob)"
 _SESSION_ID = "The id of the session (Session.id)."
 
 TYPES = {
+    "WorkflowPayload": "publishWorkflow or deprecateWorkflow: the workflow, or why not "
+    "(FORBIDDEN: admins only; INVALID_TEMPLATE at the path of the problem; UNKNOWN_WORKFLOW).",
     "WorkerPayload": "The worker after the change, or why not.",
     "CancelBatchPayload": "The batch after the cancel, or why not.",
     "WebhookEndpoint": "A URL that receives signed (Standard Webhooks) events.",
@@ -255,6 +257,16 @@ FIELDS = {
     "Workflow.outputType": "What its jobs produce.",
     "Workflow.description": "What it does.",
     "Workflow.parameters": "What `parameters` takes.",
+    "Workflow.version": "Its current version: 0 for a template file on the server, 1, 2, ... "
+    "for versions published since (publishWorkflow); each job runs the version it was "
+    "submitted with.",
+    "WorkflowPayload.workflow": "The workflow as stored (publish: its new version).",
+    "Mutation.publishWorkflow": "Admins: store a workflow template as the next version of its "
+    "name (added, or replacing the current one) on every replica within a second; a "
+    "deprecated name is in use again.",
+    "Mutation.deprecateWorkflow": "Admins: new submissions (and retries) of this workflow are "
+    "refused and Query.workflows no longer lists it; its jobs stay. Publishing it again "
+    "lifts this.",
     "WorkflowParameter.name": "The key in `parameters`.",
     "WorkflowParameter.type": "What value it takes.",
     "WorkflowParameter.required": "Whether it must be given.",
@@ -329,6 +341,9 @@ FIELDS = {
 ARGUMENTS = {
     "Query.batch(id)": "The batch's id.",
     "Mutation.drainWorker(url)": "The worker's URL, as in Query.workers.",
+    "Mutation.publishWorkflow(template)": "The template, as a template file holds it (name, "
+    "outputType, graph, parameters, outputs ...).",
+    "Mutation.deprecateWorkflow(name)": "The workflow's name.",
     "Mutation.undrainWorker(url)": "The worker's URL, as in Query.workers.",
     "Mutation.cancelBatch(id)": "The batch's id.",
     "Query.webhookDeliveries(endpointId)": "The endpoint's id.",

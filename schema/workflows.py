@@ -30,6 +30,13 @@ class Workflow:
     output_type: OutputType
     description: str | None
     parameters: list[WorkflowParameter]
+    version: int
+
+
+@strawberry.type
+class WorkflowPayload:
+    workflow: Workflow | None
+    user_errors: list[UserError]
 
 
 @strawberry.enum(description="DRAINING: takes no new jobs, still runs some; DRAINED: idle.")

@@ -34,6 +34,7 @@ from comfygraph.server.state import AppState
 from comfygraph.server.tracing import asgi_middleware, graphql_extensions, tracer_provider
 from comfygraph.server.webhooks import webhook_sender
 from comfygraph.storage import S3Options, open_storage
+from comfygraph.studio import workflows
 from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
@@ -149,6 +150,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             supervisor.start("webhooks", webhooks.loop)
             services = Services(pool, templates, storage, comfy, bus, publish, files, webhooks)
             services.sessions().register(comfy.runner)  # sessions follow their jobs here
+            await workflows.reload(pool, templates)  # published versions, before serving
+            supervisor.start("workflows", lambda: workflows.follow(pool, templates, bus))
             supervisor.start(
                 "session-settle",
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),

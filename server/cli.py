@@ -295,6 +295,41 @@ def workers(
         fail(f"unreachable: {', '.join(down)}")
 
 
+workflows_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Workflow templates published at runtime."
+)
+cli.add_typer(workflows_cli, name="workflows")
+
+
+@workflows_cli.command("add")
+def workflows_add(
+    file: Path = typer.Argument(..., help="A workflow template file (JSON)."),
+) -> None:
+    """Publish FILE as the next version of its workflow (every replica, no redeploy)."""
+    from comfygraph.server import workflows_cmd
+
+    try:
+        name, data = workflows_cmd.read_template(file)
+    except workflows_cmd.WorkflowFileError as exc:
+        fail(str(exc))
+    settings = settings_or_fail()
+    version = run_db(lambda conn: workflows_cmd.add(conn, name, data))
+    run(lambda: workflows_cmd.announce(settings))
+    typer.echo(f"{name}: version {version} published")
+
+
+@workflows_cli.command("deprecate")
+def workflows_deprecate(name: str = typer.Argument(..., help="The workflow's name.")) -> None:
+    """Refuse new submissions of workflow NAME (its jobs stay)."""
+    from comfygraph.server import workflows_cmd
+
+    settings = settings_or_fail()
+    if not run_db(lambda conn: workflows_cmd.deprecate(conn, name)):
+        fail(f"no workflow named {name!r}")
+    run(lambda: workflows_cmd.announce(settings))
+    typer.echo(f"{name}: deprecated")
+
+
 def run_db(action: Callable[[Any], Awaitable[T]]) -> T:
     """Run `action(conn)` on a migrated connection to the configured database."""
 

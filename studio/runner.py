@@ -130,7 +130,7 @@ class JobRunner:
             self.workers.release(worker, str(job_id))
 
     async def _run(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
-        template = self.templates.get(row["workflow_name"])
+        template = self.templates.get(row["workflow_name"], row.get("template_version"))
         if template is None:
             raise JobFailed(f"unknown workflow {row['workflow_name']!r}")
         prompt_id = prompt_id_for(row["id"], row["attempts"])
@@ -197,7 +197,7 @@ class JobRunner:
             await self._notify(kind, done)
 
     async def _upload_inputs(self, row: asyncpg.Record, client: ComfyClient) -> dict[str, Any]:
-        template = self.templates.get(row["workflow_name"])
+        template = self.templates.get(row["workflow_name"], row.get("template_version"))
         assert template is not None
         names: dict[str, Any] = {}
         for parameter in template.parameters:
@@ -319,7 +319,7 @@ class JobRunner:
         if isinstance(exc, WorkerUnavailable):
             self.workers.mark_unhealthy(worker, str(exc))
         self.workers.stale(worker)  # it may have restarted: read what it can run again
-        template = self.templates.get(row["workflow_name"])
+        template = self.templates.get(row["workflow_name"], row.get("template_version"))
         requeue = template is not None and template.requeue_lost
         if requeue and row["attempts"] < self.config.max_attempts:
             log.warning("job %s lost on %s (%s): re-queued", row["id"], worker.url, exc)

@@ -45,6 +45,7 @@ class JobRequest:
     priority: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)  # more columns (pipeline use)
     count: int = 1  # > 1: a batch of jobs with distinct seeds and one batch_id
+    template_version: int | None = None  # retryJob: the version the job ran; None: current
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,9 @@ async def submit(
     max_count: int = 100,
 ) -> Submitted | list[Problem]:
     assert viewer.user_id is not None, "callers check that the viewer is signed in"
-    template = templates.get(request.workflow_name)
-    if template is None:
-        known = ", ".join(sorted(templates.templates)) or "none"
+    template = templates.get(request.workflow_name, request.template_version)
+    if template is None or template.name in templates.deprecated:
+        known = ", ".join(sorted(set(templates.templates) - templates.deprecated)) or "none"
         return [
             Problem(
                 "UNKNOWN_WORKFLOW",
@@ -170,6 +171,7 @@ async def submit(
                         kind,
                         user_id=viewer.user_id,
                         workflow_name=template.name,
+                        template_version=template.version,
                         parameters=values,
                         idempotency_key=key if key is None or index == 0 else f"{key}#{index}",
                         request=raw,

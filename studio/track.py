@@ -95,6 +95,7 @@ async def track(
             kind,
             user_id=viewer.user_id,
             workflow_name=template.name,
+            template_version=template.version,
             parameters=request.parameters,
             idempotency_key=key,
             request={"worker_url": worker.url, "prompt_id": request.prompt_id},
