@@ -44,6 +44,7 @@ BUILTIN_DIR = Path(__file__).with_name("workflows")
 
 _TEMPLATE_KEYS = {
     "name",
+    "retentionDays",
     "outputType",
     "description",
     "graph",
@@ -102,6 +103,8 @@ class WorkflowTemplate:
     # No change on the worker this long and the job is interrupted (STALL_SECONDS when
     # None). File key "stallSeconds".
     stall_seconds: float | None = None
+    # Days a finished job's files are kept (RETENTION_DAYS when None). "retentionDays".
+    retention_days: int | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -225,6 +228,11 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         isinstance(stall, bool) or not isinstance(stall, int | float) or stall <= 0
     ):
         raise fail("stallSeconds must be a positive number of seconds")
+    retention = data.get("retentionDays")
+    if retention is not None and (
+        isinstance(retention, bool) or not isinstance(retention, int) or retention <= 0
+    ):
+        raise fail("retentionDays must be a positive whole number of days")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -236,6 +244,7 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         requeue_lost=requeue,
         estimated_seconds=None if seconds is None else float(seconds),
         stall_seconds=None if stall is None else float(stall),
+        retention_days=retention,
     )
 
 

@@ -18,6 +18,7 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "processing_time_seconds", "deleted_at", "legacy_source", "legacy_id",
     "webhook_url",
     "blocked_reason", "batch_id",
+    "pinned", "retention_days", "expired_at",
 )  # fmt: skip
 
 # Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).
@@ -63,6 +64,7 @@ READ_COLUMNS: tuple[str, ...] = (
     "id", "user_id", "workflow_name", "status", "progress", "parameters", "public",
     "session_id", "comfy_job_id", "comfy_url", "outputs", "error_message", "cost_usd",
     "created_at", "started_at", "completed_at", "processing_time_seconds", "deleted_at",
+    "pinned", "retention_days", "expired_at",
     *SPECIFIC_COLUMNS,
 )  # fmt: skip
 # Every feed row carries these (the keyset and the visibility check need them).

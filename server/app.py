@@ -35,6 +35,7 @@ from comfygraph.storage import S3Options, open_storage
 from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
+from comfygraph.studio.retention import Retention
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
 from comfygraph.studio.sessions.sweep import settle_loop
@@ -145,6 +146,10 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 "session-settle",
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),
             )
+            retention = Retention(
+                pool, storage, settings.retention_days, settings.retention_sweep_interval
+            )
+            supervisor.start("retention", retention.loop)
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)
