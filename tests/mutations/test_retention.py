@@ -204,3 +204,8 @@ def test_a_template_sets_its_own_retention() -> None:
     for wrong in (0, -1, 1.5, True, "30"):
         with pytest.raises(TemplateError, match="retentionDays"):
             parse_template({**base, "retentionDays": wrong}, source="t")
+
+
+async def test_the_app_runs_the_sweeper_under_its_supervisor(app: App) -> None:
+    text = (await app.clients["anonymous"].http.get("/metrics")).text
+    assert 'comfygraph_loop_restarts_total{loop="retention"} 0.0' in text
