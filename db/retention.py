@@ -52,16 +52,17 @@ async def claim_expired(
     )
 
 
-async def mark_expired(conn: asyncpg.Connection, kind: OutputType, ids: list[uuid.UUID]) -> int:
+async def mark_expired(
+    conn: asyncpg.Connection, kind: OutputType, ids: list[uuid.UUID]
+) -> list[asyncpg.Record]:
     """EXPIRED with expiredAt; the URLs of the deleted files go, the row and costs stay."""
     clear = "".join(f", {c} = '{{}}'" for c in OUTPUT_URL_COLUMNS[kind])
-    status = await conn.execute(
+    return await conn.fetch(
         f"""UPDATE {kind.table} SET status = 'expired', expired_at = now(),
                 outputs = '[]'::jsonb{clear}
-            WHERE id = ANY($1::uuid[]) AND status <> 'expired'""",
+            WHERE id = ANY($1::uuid[]) AND status <> 'expired' RETURNING *""",
         ids,
     )
-    return int(status.split()[-1])
 
 
 async def set_pinned(

@@ -147,7 +147,11 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),
             )
             retention = Retention(
-                pool, storage, settings.retention_days, settings.retention_sweep_interval
+                pool,
+                storage,
+                settings.retention_days,
+                settings.retention_sweep_interval,
+                services.events,
             )
             supervisor.start("retention", retention.loop)
             await comfy.start()

@@ -21,6 +21,7 @@ import asyncpg
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.retention import OUTPUT_URL_COLUMNS, claim_expired, mark_expired
 from comfygraph.storage import Storage
+from comfygraph.studio.channels import JobEvents
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Retention:
     #: RETENTION_DAYS (None: jobs without a template retention are kept)
     days: int | None
     interval: float = 60.0
+    events: JobEvents | None = None
 
     async def loop(self) -> None:
         await sweep_loop(self)
@@ -64,8 +66,11 @@ async def sweep_once(retention: Retention) -> int:
                         )
                         continue
                     done.append(row["id"])
-                if done:
-                    total += await mark_expired(conn, kind, done)
+                expired = await mark_expired(conn, kind, done) if done else []
+            total += len(expired)
+            if retention.events is not None:  # committed: live feeds show EXPIRED
+                for row in expired:
+                    await retention.events.status(kind.value, row)
             if len(rows) < BATCH or not done:
                 break
     return total

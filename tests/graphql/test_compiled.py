@@ -87,8 +87,11 @@ async def _world(conn: asyncpg.Connection) -> dict[str, Any]:
             extra = {"started_at": BASE, "completed_at": BASE + timedelta(seconds=3),
                      "processing_time_seconds": 3.25, "error_message": "boom",
                      "comfy_url": "http://gpu:8188", "cost_usd": 0.012345}  # fmt: skip
-            extra |= {"pinned": i % 2 == 0, "retention_days": 3 if i % 3 else None,
-                      "expired_at": BASE + timedelta(days=1) if status == "expired" else None}
+            extra |= {
+                "pinned": i % 2 == 0,
+                "retention_days": 3 if i % 3 else None,
+                "expired_at": BASE + timedelta(days=1) if status == "expired" else None,
+            }
             for col, value in {"width": 512, "height": 768, "fps": 24, "duration_seconds": 4.0,
                                "sample_rate": 44100, "prompt": "a cat",
                                "output_text": "caption",

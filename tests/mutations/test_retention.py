@@ -14,15 +14,18 @@ from typing import Any
 import asyncpg
 import pytest
 
+from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import TemplateError, parse_template
 from comfygraph.db.jobs import create_job
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.sessions import create_session
 from comfygraph.storage import Storage, open_storage
+from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.publish import bus_publisher
 from comfygraph.studio.retention import Retention, sweep_once
 from tests.graphql.client import codes, gid
 from tests.mutations import media
-from tests.mutations.conftest import App, job_count, tree
+from tests.mutations.conftest import App, job_count, next_event, tree
 
 DAYS = 7
 
@@ -76,7 +79,7 @@ FEED = """{ jobs(first: 50) { edges { node { ... on GenerationJob {
 
 
 async def test_sweeper_expires_only_what_is_due_once_across_replicas(
-    app: App, pool: asyncpg.Pool, storage: Storage
+    app: App, pool: asyncpg.Pool, storage: Storage, bus: EventBus
 ) -> None:
     alice = app.uid("alice")
     async with pool.acquire() as conn:
@@ -91,10 +94,16 @@ async def test_sweeper_expires_only_what_is_due_once_across_replicas(
         # the template's own retention (kept on the job) wins over RETENTION_DAYS
         "template": await finished_job(pool, storage, alice, days_ago=DAYS + 1, retention_days=30),
     }
-    sweeper = Retention(pool, storage, DAYS)
-    # Two replicas sweeping at once: each job is expired by exactly one of them.
-    counts = await asyncio.gather(sweep_once(sweeper), sweep_once(sweeper))
-    assert sum(counts) == len(due)
+    publish = bus_publisher(bus)
+    sweeper = Retention(pool, storage, DAYS, events=JobEvents(publish))
+    async with bus.subscribe(f"feed:user:{alice}") as sub:
+        # Two replicas sweeping at once: each job is expired by exactly one of them.
+        counts = await asyncio.gather(sweep_once(sweeper), sweep_once(sweeper))
+        assert sum(counts) == len(due)
+        # Live feeds hear of it.
+        event = await next_event(sub, lambda e: e.get("status") == "expired")
+        assert uuid.UUID(event["id"]) in {job_id for job_id, _ in due}
+    await publish.aclose()
     for job_id, key in due:
         assert await storage.head(key) is None, "the expired job's file is deleted"
         job = (await app.clients["alice"].data(JOB, {"id": gid("ImageJob", job_id)}))["job"]
