@@ -45,7 +45,9 @@ def _keys(storage: Storage, kind: OutputType, row: Any) -> set[str]:
     urls = [o.get("url") for o in row["outputs"] or [] if isinstance(o, dict)]
     for column in OUTPUT_URL_COLUMNS[kind]:
         urls += list(row[column] or [])
-    return {k for u in urls if isinstance(u, str) and (k := storage.key_for_url(u))}
+    keys = {k for u in urls if isinstance(u, str) and (k := storage.key_for_url(u))}
+    # the live previews the runner stored while it ran (studio/runner.py), if any
+    return keys | {f"previews/{row['id']}.{suffix}" for suffix in ("png", "jpg")}
 
 
 async def sweep_once(retention: Retention) -> int:

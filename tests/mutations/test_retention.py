@@ -57,6 +57,7 @@ async def finished_job(
         )  # fmt: skip
         key = f"workflows/product-image/{row['id']}/out.png"
         stored = await storage.put(key, media.png(), content_type="image/png")
+        await storage.put(f"previews/{row['id']}.jpg", b"\xff\xd8 a preview")
         output = {"kind": "IMAGE", "url": stored.url, "filename": "out.png",
                   "mimeType": "image/png", "sizeBytes": stored.size}  # fmt: skip
         await conn.execute(
@@ -106,6 +107,7 @@ async def test_sweeper_expires_only_what_is_due_once_across_replicas(
     await publish.aclose()
     for job_id, key in due:
         assert await storage.head(key) is None, "the expired job's file is deleted"
+        assert await storage.head(f"previews/{job_id}.jpg") is None, "and its live preview"
         job = (await app.clients["alice"].data(JOB, {"id": gid("ImageJob", job_id)}))["job"]
         assert job["status"] == "EXPIRED" and job["expiredAt"] is not None
         assert job["costUsd"] == 0.25, "the row and its costs stay"
