@@ -198,6 +198,18 @@ async def test_quota_refuses_uploads_and_submissions(app: App, pool: asyncpg.Poo
     assert await job_count(pool) == jobs
     refused = (await bob.upload(UPLOAD, "c.png", small, "image/png"))["data"]["uploadFile"]
     assert [e["code"] for e in refused["userErrors"]] == ["QUOTA_EXCEEDED"]
+    session = """mutation { createSession(input: {userProductPrompt: "a red bag"}) {
+      session { id } userErrors { code field } } }"""
+    refused = (await bob.data(session))["createSession"]
+    assert refused == {
+        "session": None,
+        "userErrors": [{"code": "QUOTA_EXCEEDED", "field": ["input"]}],
+    }
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM sessions WHERE user_id = $1", app.uid("bob"))
+            == 0
+        )
     # An admin sees bob's figures.
     other = f'{{ node(id: "{bob_gid}") {{ ... on User {{ storageUsedBytes }} }} }}'
     assert (await admin.data(other))["node"] == {"storageUsedBytes": len(small)}
