@@ -110,6 +110,7 @@ async def test_sweeper_expires_only_what_is_due_once_across_replicas(
         assert await storage.head(f"previews/{job_id}.jpg") is None, "and its live preview"
         job = (await app.clients["alice"].data(JOB, {"id": gid("ImageJob", job_id)}))["job"]
         assert job["status"] == "EXPIRED" and job["expiredAt"] is not None
+        assert job["expiresAt"] is None
         assert job["costUsd"] == 0.25, "the row and its costs stay"
         assert job["outputs"] == [] and job["outputImageUrls"] == []
     for name, (job_id, key) in kept.items():
