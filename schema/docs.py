@@ -327,8 +327,8 @@ FIELDS = {
     "NodeProgress.max": "Steps in all.",
     "GenerationJob.expiresAt": "When its stored files are deleted and it becomes EXPIRED "
     "(RETENTION_DAYS, or its workflow's own retention, after it ended); null when it is "
-    "kept (pinned, no retention, not finished) or already EXPIRED. A job of a session still running is kept "
-    "past it until the session ends.",
+    "kept (pinned, no retention, not finished) or already EXPIRED. A job of a session "
+    "still running is kept past it until the session ends.",
     "GenerationJob.expiredAt": "When it expired: its files were deleted (EXPIRED only).",
     "GenerationJob.pinned": "Kept whatever the retention (pinJob / unpinJob).",
     "User.storageUsedBytes": "Bytes the user's outputs and uploads take (only the user and "
