@@ -27,9 +27,13 @@ async def usage(
 
 
 async def remaining(pool: asyncpg.Pool, user_id: uuid.UUID, default: int | None) -> int | None:
-    """Bytes the user may still store (never below 0), or None: no quota."""
-    used, quota = await usage(pool, user_id, default)
-    return None if quota is None else max(quota - used, 0)
+    """Bytes the user may still store (never below 0), or None: no quota (then usage,
+    a sum over all the user's outputs, is not computed: no cost on each submit)."""
+    async with pool.acquire() as conn:
+        quota = await storage_quota(conn, user_id, default)
+        if quota is None:
+            return None
+        return max(quota - await storage_used(conn, user_id), 0)
 
 
 def exceeded_message(quota_left: int) -> str:
