@@ -44,6 +44,7 @@ BUILTIN_DIR = Path(__file__).with_name("workflows")
 
 _TEMPLATE_KEYS = {
     "name",
+    "retentionDays",
     "outputType",
     "description",
     "graph",
@@ -105,6 +106,8 @@ class WorkflowTemplate:
     # 0 for built-in and WORKFLOWS_DIR files; 1, 2, ... for versions published at runtime
     # (publishWorkflow, `comfygraph workflows add`). Each job records the one it ran.
     version: int = 0
+    # Days a finished job's files are kept (RETENTION_DAYS when None). "retentionDays".
+    retention_days: int | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -260,6 +263,11 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         isinstance(stall, bool) or not isinstance(stall, int | float) or stall <= 0
     ):
         raise fail("stallSeconds must be a positive number of seconds", "stallSeconds")
+    retention = data.get("retentionDays")
+    if retention is not None and (
+        isinstance(retention, bool) or not isinstance(retention, int) or retention <= 0
+    ):
+        raise fail("retentionDays must be a positive whole number of days", "retentionDays")
     return WorkflowTemplate(
         name,
         data["outputType"],
@@ -271,6 +279,7 @@ def parse_template(data: Any, *, source: str) -> WorkflowTemplate:
         requeue_lost=requeue,
         estimated_seconds=None if seconds is None else float(seconds),
         stall_seconds=None if stall is None else float(stall),
+        retention_days=retention,
     )
 
 

@@ -19,6 +19,7 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "webhook_url",
     "blocked_reason", "batch_id",
     "template_version",
+    "pinned", "retention_days", "expired_at",
 )  # fmt: skip
 
 # Type-specific columns and their SQL types (the unified feed pads the missing ones with NULL).
@@ -65,6 +66,7 @@ READ_COLUMNS: tuple[str, ...] = (
     "session_id", "comfy_job_id", "comfy_url", "outputs", "error_message", "cost_usd",
     "created_at", "started_at", "completed_at", "processing_time_seconds", "deleted_at",
     "blocked_reason", "batch_id",
+    "pinned", "retention_days", "expired_at",
     *SPECIFIC_COLUMNS,
 )  # fmt: skip
 # Every feed row carries these (the keyset and the visibility check need them).

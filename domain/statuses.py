@@ -12,11 +12,13 @@ class JobStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: past its retention: its stored files are deleted, the row and its costs kept
+    EXPIRED = "expired"
 
 
 #: a job in one of these never changes status again
 TERMINAL: frozenset[JobStatus] = frozenset(
-    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
 )
 
 

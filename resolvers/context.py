@@ -32,6 +32,7 @@ from comfygraph.studio.auth import (
     viewer_from_claims,
 )
 from comfygraph.studio.files import Grant
+from comfygraph.studio.quota import usage as quota_usage
 from comfygraph.studio.ratelimit import RateLimits
 from comfygraph.studio.services import Services
 
@@ -58,6 +59,8 @@ class ApiLimits:
     max_upload_bytes: int
     resync_jobs: int
     max_batch_count: int = 100
+    retention_days: int | None = None
+    storage_quota_bytes: int | None = None
 
 
 def claims_from_header(secret: str | TokenVerifier, authorization: object) -> Claims | None:
@@ -110,6 +113,10 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.db, self.viewer)
+
+    async def storage_usage(self, user_id: uuid.UUID) -> tuple[int, int | None]:
+        """(bytes the user stores, their quota or None) for User.storage*Bytes."""
+        return await quota_usage(self.pool, user_id, self.limits.storage_quota_bytes)
 
     @cached_property
     def feeds(self) -> Feeds:

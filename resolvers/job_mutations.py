@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 _NOT_FOUND = "no job with this id"
 
 
-async def _target(
+async def target_job(
     ctx: Context, conn: asyncpg.Connection, id: str
 ) -> tuple[Kind, uuid.UUID] | UserError:
     """The job `id` names if the viewer may change it; a userError or FORBIDDEN otherwise."""
@@ -63,7 +63,7 @@ async def cancel_job(info: strawberry.Info[Context, None], id: strawberry.ID) ->
     # Not the request's held connection: comfy.cancel takes one of its own, and a request
     # that holds one connection while waiting for another can starve a busy pool.
     async with ctx.pool.acquire() as conn:
-        target = await _target(ctx, conn, id)
+        target = await target_job(ctx, conn, id)
     if isinstance(target, UserError):
         return JobPayload(user_errors=[target])
     kind, uid = target
@@ -82,7 +82,7 @@ async def cancel_job(info: strawberry.Info[Context, None], id: strawberry.ID) ->
 async def delete_job(info: strawberry.Info[Context, None], id: strawberry.ID) -> DeletePayload:
     """Soft delete: the job leaves every feed; its row stays."""
     async with info.context.db.acquire() as conn:
-        target = await _target(info.context, conn, id)
+        target = await target_job(info.context, conn, id)
         if isinstance(target, UserError):
             return DeletePayload(user_errors=[target])
         kind, uid = target
@@ -97,7 +97,7 @@ async def set_job_public(
     info: strawberry.Info[Context, None], id: strawberry.ID, public: bool
 ) -> JobPayload:
     async with info.context.db.acquire() as conn:
-        target = await _target(info.context, conn, id)
+        target = await target_job(info.context, conn, id)
         if isinstance(target, UserError):
             return JobPayload(user_errors=[target])
         kind, uid = target

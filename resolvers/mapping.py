@@ -68,6 +68,9 @@ def job_from_row(kind: Kind, row: Row) -> AnyJob:
         "raw_outputs": row["outputs"] or [],
         "blocked_reason": row.get("blocked_reason") if row["status"] == "pending" else None,
         "batch_id": None if row.get("batch_id") is None else strawberry.ID(str(row["batch_id"])),
+        "pinned": bool(row.get("pinned", False)),
+        "expired_at": row.get("expired_at"),
+        "retention_days": row.get("retention_days"),
     }
     if kind is Kind.VIDEO:
         return VideoJob(

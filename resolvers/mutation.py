@@ -7,6 +7,7 @@ import strawberry
 from comfygraph.resolvers import (
     batches,
     job_mutations,
+    retention,
     session_mutations,
     submit,
     track,
@@ -71,3 +72,6 @@ class Mutation:
     cancel_batch = strawberry.mutation(
         resolver=batches.cancel_batch, description="Cancel every job of a batch not yet ended."
     )
+    pin_job = strawberry.mutation(resolver=retention.pin_job)
+    unpin_job = strawberry.mutation(resolver=retention.unpin_job)
+    set_storage_quota = strawberry.mutation(resolver=retention.set_storage_quota_of)

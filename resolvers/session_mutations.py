@@ -4,7 +4,8 @@ viewer may not change is NOT_FOUND, exactly as one that does not exist.
 
 userErrors codes: NOT_FOUND, INVALID_ID, INVALID_STATE (the mutation does not apply in
 the session's status), NOTHING_APPROVED, EMPTY_SELECTION, DUPLICATE_ASSET, MIXED_STAGES,
-NOT_SELECTABLE; createSession's field codes are comfy.sessions.inputs'.
+NOT_SELECTABLE; QUOTA_EXCEEDED (the viewer's storage quota is used up: createSession and
+the generating steps queue nothing); createSession's field codes are comfy.sessions.inputs'.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from comfygraph.resolvers.mapping import session_from_row
 from comfygraph.schema.errors import ApiError, UserError, unauthenticated, user_error
 from comfygraph.schema.node import from_global_id
 from comfygraph.schema.payloads import CreateSessionInput, DeletePayload, SessionPayload
+from comfygraph.studio.quota import QUOTA_EXCEEDED, exceeded_message
+from comfygraph.studio.quota import remaining as quota_left
 from comfygraph.studio.sessions import Outcome, SessionPipeline, SessionSpec
 
 if TYPE_CHECKING:
@@ -46,12 +49,24 @@ def _payload(outcome: Outcome) -> SessionPayload:
     return SessionPayload(session=session if not errors else None, user_errors=errors)
 
 
+async def _over_quota(ctx: Context, viewer: Viewer, field: str) -> SessionPayload | None:
+    """QUOTA_EXCEEDED before a step queues jobs for a user whose storage is used up."""
+    assert viewer.user_id is not None
+    if await quota_left(ctx.pool, viewer.user_id, ctx.limits.storage_quota_bytes) != 0:
+        return None
+    return SessionPayload(user_errors=[user_error(QUOTA_EXCEEDED, exceeded_message(0), [field])])
+
+
 async def _run(
     info: strawberry.Info[Context, None],
     session_id: strawberry.ID,
     step: Callable[[SessionPipeline, Viewer, uuid.UUID], Awaitable[Outcome]],
+    *,
+    queues: bool = True,
 ) -> SessionPayload:
     pipeline, viewer = _pipeline(info.context)
+    if queues and (refused := await _over_quota(info.context, viewer, "sessionId")):
+        return refused
     sid = _decode(session_id, "Session", "sessionId")
     if isinstance(sid, UserError):
         return SessionPayload(user_errors=[sid])
@@ -62,6 +77,8 @@ async def create_session(
     info: strawberry.Info[Context, None], input: CreateSessionInput
 ) -> SessionPayload:
     pipeline, viewer = _pipeline(info.context)
+    if refused := await _over_quota(info.context, viewer, "input"):
+        return refused
     category = given(input.product_category)
     spec = SessionSpec(
         user_product_prompt=input.user_product_prompt,
@@ -97,7 +114,7 @@ async def select_assets(
         _pipeline(info.context)  # still UNAUTHENTICATED first for an anonymous viewer
         return SessionPayload(user_errors=errors)
     ids = [d for d in decoded if isinstance(d, uuid.UUID)]
-    return await _run(info, session_id, lambda p, v, s: p.select(v, s, ids))
+    return await _run(info, session_id, lambda p, v, s: p.select(v, s, ids), queues=False)
 
 
 async def generate_session_clips(
@@ -115,13 +132,13 @@ async def compose_session_video(
 async def cancel_session(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> SessionPayload:
-    return await _run(info, session_id, SessionPipeline.cancel)
+    return await _run(info, session_id, SessionPipeline.cancel, queues=False)
 
 
 async def delete_session(
     info: strawberry.Info[Context, None], session_id: strawberry.ID
 ) -> DeletePayload:
-    result = await _run(info, session_id, SessionPipeline.delete)
+    result = await _run(info, session_id, SessionPipeline.delete, queues=False)
     if result.user_errors:
         return DeletePayload(user_errors=result.user_errors)
     return DeletePayload(deleted_id=session_id)

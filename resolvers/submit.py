@@ -5,7 +5,8 @@ submitJob's userErrors: UNKNOWN_WORKFLOW; INVALID_PARAMETER, MISSING_PARAMETER a
 UNKNOWN_PARAMETER (one per field, at ["parameters", name]); INVALID_PRIORITY;
 INVALID_IDEMPOTENCY_KEY; IDEMPOTENCY_KEY_REUSED (the key went with a different request;
 the same request again answers the first job); INVALID_ID (a malformed sessionId);
-SESSION_NOT_FOUND (no such session of the viewer's).
+SESSION_NOT_FOUND (no such session of the viewer's); QUOTA_EXCEEDED (at ["input"]: the
+viewer's storage quota is used up, checked before anything is queued).
 
 retryJob submits the job's workflow with its recorded parameters (so a random seed is
 replayed), publicity, session and priority, on behalf of the job's owner. Only a finished
@@ -40,6 +41,8 @@ from comfygraph.schema.errors import (
 )
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
 from comfygraph.studio.files import allowed_inputs, canonical
+from comfygraph.studio.quota import QUOTA_EXCEEDED, exceeded_message
+from comfygraph.studio.quota import remaining as quota_left
 from comfygraph.studio.submit import JobRequest, Submitted, submit
 from comfygraph.studio.webhooks import new_secret
 
@@ -134,6 +137,10 @@ async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJo
         limited = await ctx.rates.submission(ctx.pool, ctx.viewer)
         if limited is not None:
             return SubmitJobPayload(user_errors=[rate_limited(*limited)])
+    assert viewer.user_id is not None, "callers check that the viewer is signed in"
+    if await quota_left(ctx.pool, viewer.user_id, ctx.limits.storage_quota_bytes) == 0:
+        problem = user_error(QUOTA_EXCEEDED, exceeded_message(0), ["input"])
+        return SubmitJobPayload(user_errors=[problem])
     client = ctx.request.client
     # File inputs: the URLs a client was shown are signed; rows keep the canonical ones,
     # and only the submitter's own uploads or files of jobs they may see are accepted.

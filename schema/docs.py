@@ -25,6 +25,7 @@ _SESSION_ID = "The id of the session (Session.id)."
 TYPES = {
     "WorkflowPayload": "publishWorkflow or deprecateWorkflow: the workflow, or why not "
     "(FORBIDDEN: admins only; INVALID_TEMPLATE at the path of the problem; UNKNOWN_WORKFLOW).",
+    "StorageQuotaPayload": "The user after their quota changed, or why not.",
     "WorkerPayload": "The worker after the change, or why not.",
     "CancelBatchPayload": "The batch after the cancel, or why not.",
     "WebhookEndpoint": "A URL that receives signed (Standard Webhooks) events.",
@@ -45,7 +46,7 @@ TYPES = {
     "JobOutput": "One stored file that a job produced.",
     "OutputType": "What a job generates; each lives in its own table and GraphQL type.",
     "OutputKind": "What kind of file a job output is.",
-    "JobStatus": "Where a job is in its life. COMPLETED, FAILED and CANCELLED are final.",
+    "JobStatus": "Where a job is in its life. COMPLETED, FAILED, CANCELLED and EXPIRED are final.",
     "SessionStatus": "Where a session is in its pipeline. COMPLETED, FAILED and CANCELLED "
     "are final.",
     "AssetType": "What an asset is.",
@@ -336,9 +337,27 @@ FIELDS = {
     "NodeProgress.classType": "The node's class, e.g. KSampler.",
     "NodeProgress.value": "Steps done.",
     "NodeProgress.max": "Steps in all.",
+    "GenerationJob.expiresAt": "When its stored files are deleted and it becomes EXPIRED "
+    "(RETENTION_DAYS, or its workflow's own retention, after it ended); null when it is "
+    "kept (pinned, no retention, not finished) or already EXPIRED. A job of a session "
+    "still running is kept past it until the session ends.",
+    "GenerationJob.expiredAt": "When it expired: its files were deleted (EXPIRED only).",
+    "GenerationJob.pinned": "Kept whatever the retention (pinJob / unpinJob).",
+    "User.storageUsedBytes": "Bytes the user's outputs and uploads take (only the user and "
+    "admins see it).",
+    "User.storageQuotaBytes": "Bytes the user may store (STORAGE_QUOTA_BYTES, or an admin's "
+    "setStorageQuota); null: unlimited, or not the viewer's to see.",
+    "StorageQuotaPayload.user": "The user afterwards (null when there are userErrors).",
+    "Mutation.pinJob": "Keep a job whatever the retention: it never expires while pinned.",
+    "Mutation.unpinJob": "Let a pinned job expire again with the retention.",
+    "Mutation.setStorageQuota": "Admins: set one user's storage quota in bytes.",
 }
 
 ARGUMENTS = {
+    "Mutation.pinJob(id)": "The job's id.",
+    "Mutation.unpinJob(id)": "The job's id.",
+    "Mutation.setStorageQuota(userId)": "The user's id (User.id).",
+    "Mutation.setStorageQuota(bytes)": "The quota in bytes; null: STORAGE_QUOTA_BYTES again.",
     "Query.batch(id)": "The batch's id.",
     "Mutation.drainWorker(url)": "The worker's URL, as in Query.workers.",
     "Mutation.publishWorkflow(template)": "The template, as a template file holds it (name, "
@@ -393,6 +412,8 @@ ENUM_VALUES = {
         "COMPLETED": "Done; its outputs are stored.",
         "FAILED": "It did not finish; see errorMessage.",
         "CANCELLED": "Stopped by its owner.",
+        "EXPIRED": "Past its retention: its stored files are deleted; the row and its costs "
+        "stay (expiredAt).",
     },
     "Role": {"USER": "Sees their own jobs and public ones.", "ADMIN": "Sees everything."},
     "SessionStatus": {

@@ -8,7 +8,7 @@ need another query are resolvers, and those go through the request's DataLoaders
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -77,6 +77,16 @@ class GenerationJob(Node):
     user_id: strawberry.Private[uuid.UUID | None]
     session_id: strawberry.Private[uuid.UUID | None]
     raw_outputs: strawberry.Private[list[Any]]
+    pinned: bool = False
+    expired_at: datetime | None = None
+    retention_days: strawberry.Private[int | None] = None
+
+    @strawberry.field
+    def expires_at(self, info: strawberry.Info[Context, None]) -> datetime | None:
+        if self.pinned or self.completed_at is None or self.status is JobStatus.EXPIRED:
+            return None
+        days = self.retention_days or info.context.limits.retention_days
+        return None if days is None else self.completed_at + timedelta(days=days)
 
     @strawberry.field(
         description="While PENDING: how many jobs are ahead of this one in the dispatch "

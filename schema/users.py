@@ -50,3 +50,22 @@ class User(Node):
     @strawberry.field(description="What to show other people: the full name, or a handle.")
     def display_name(self) -> str:
         return self.full_name or f"user-{self.uid.hex[:8]}"
+
+    @strawberry.field
+    async def storage_used_bytes(self, info: strawberry.Info[Context, None]) -> float | None:
+        if not _own_or_admin(info, self.uid):
+            return None
+        used, _ = await info.context.storage_usage(self.uid)
+        return float(used)
+
+    @strawberry.field
+    async def storage_quota_bytes(self, info: strawberry.Info[Context, None]) -> float | None:
+        if not _own_or_admin(info, self.uid):
+            return None
+        _, quota = await info.context.storage_usage(self.uid)
+        return None if quota is None else float(quota)
+
+
+def _own_or_admin(info: strawberry.Info, uid: uuid.UUID) -> bool:
+    viewer = getattr(info.context, "viewer", None)
+    return viewer is not None and (viewer.is_admin or viewer.user_id == uid)

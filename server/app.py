@@ -38,6 +38,7 @@ from comfygraph.studio import workflows
 from comfygraph.studio.clean_outputs import output_store
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.publish import bus_publisher
+from comfygraph.studio.retention import Retention
 from comfygraph.studio.runtime import ComfyRuntime
 from comfygraph.studio.services import Services
 from comfygraph.studio.sessions.sweep import settle_loop
@@ -157,6 +158,14 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
                 lambda: settle_loop(services.sessions(), settings.session_settle_interval),
             )
             metrics.jobs.attach(comfy.dispatcher, comfy.runner)
+            retention = Retention(
+                pool,
+                storage,
+                settings.retention_days,
+                settings.retention_sweep_interval,
+                services.events,
+            )
+            supervisor.start("retention", retention.loop)
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)

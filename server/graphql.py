@@ -118,6 +118,8 @@ class GraphQLView(GraphQL[Context, None]):
             max_upload_bytes=settings.max_upload_bytes,
             resync_jobs=settings.ws_resync_jobs,
             max_batch_count=settings.max_batch_count,
+            retention_days=settings.retention_days,
+            storage_quota_bytes=settings.storage_quota_bytes,
         )
         self.realtime = Realtime(settings, self.schema)
         self.persisted = PersistedQueries(only=settings.persisted_queries_only)

@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     keep_output_metadata: bool = False
     #: every running session is settled this often (one replica at a time)
     session_settle_interval: float = Field(default=3.0, gt=0)
+    # Retention and quotas (studio/retention.py, studio/quota.py).
+    #: a finished job's stored files are deleted this many days later (unset: kept)
+    retention_days: int | None = Field(default=None, gt=0)
+    #: how often the retention sweeper looks for expired jobs
+    retention_sweep_interval: float = Field(default=300.0, gt=0)
+    #: bytes of outputs and uploads one user may store (unset: unlimited)
+    storage_quota_bytes: int | None = Field(default=None, ge=0)
     # Compiled execution (resolvers/compiled): known queries run as cached plans.
     #: off: every query runs through the interpreter (to compare, or to rule it out)
     compiled_queries: bool = True

@@ -90,6 +90,12 @@ def _columns(kind: OutputType, template: WorkflowTemplate, clean: Mapping[str, A
     return columns
 
 
+def _retention(template: WorkflowTemplate) -> dict[str, int]:
+    """The template's own retention, kept on the job (the sweeper reads RETENTION_DAYS
+    for jobs without one)."""
+    return {} if template.retention_days is None else {"retention_days": template.retention_days}
+
+
 async def submit(
     pool: asyncpg.Pool,
     templates: TemplateSet,
@@ -182,6 +188,7 @@ async def submit(
                         **({"batch_id": batch} if batch else {}),
                         **_columns(kind, template, values),
                         **request.extra,
+                        **_retention(template),
                     )
                     rows.append(row)
         except IdempotencyConflict:

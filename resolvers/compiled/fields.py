@@ -135,6 +135,9 @@ JOB_FIELDS: dict[str, JobField] = {
     "comfyJobId": (("comfy_job_id",), lambda kind: column("comfy_job_id")),
     "comfyUrl": (("comfy_url",), lambda kind: column("comfy_url")),
     "costUsd": (("cost_usd",), lambda kind: as_float("cost_usd")),
+    "pinned": (("pinned",), lambda kind: column("pinned")),
+    "expiredAt": (("expired_at",), lambda kind: as_iso("expired_at")),
+    # expiresAt is not here: it reads RETENTION_DAYS, so the interpreter answers it.
     "prompt": (("prompt",), lambda kind: column("prompt")),
     "outputText": (("output_text",), lambda kind: column("output_text")),
     "width": (("width",), lambda kind: as_int32("width")),

@@ -47,7 +47,8 @@ SPECIFIC = {
 }  # fmt: skip
 COMMON = ["id", "outputType", "workflowName", "status", "progress", "parameters", "public",
           "createdAt", "startedAt", "completedAt", "processingTimeSeconds", "errorMessage",
-          "comfyJobId", "comfyUrl", "costUsd", "queuePosition"]  # fmt: skip
+          "comfyJobId", "comfyUrl", "costUsd", "queuePosition", "pinned", "expiredAt",
+          "expiresAt"]  # fmt: skip
 OUTPUT = ["kind", "url", "filename", "mimeType", "node", "width", "height",
           "durationSeconds", "sizeBytes", "__typename"]  # fmt: skip
 USER = ["id", "email", "fullName", "role", "createdAt", "__typename"]
@@ -79,11 +80,18 @@ async def _world(conn: asyncpg.Connection) -> dict[str, Any]:
         kind = list(OutputType)[i % 4]
         status = rng.choice(["pending", "processing", "completed", "failed", "cancelled"])
         full = rng.random() < 0.5  # every nullable column set, or left null
+        if i % 13 == 7:  # past its retention (issue 15), without drawing from rng
+            status = "expired"
         extra: dict[str, Any] = {}
         if full:
             extra = {"started_at": BASE, "completed_at": BASE + timedelta(seconds=3),
                      "processing_time_seconds": 3.25, "error_message": "boom",
                      "comfy_url": "http://gpu:8188", "cost_usd": 0.012345}  # fmt: skip
+            extra |= {
+                "pinned": i % 2 == 0,
+                "retention_days": 3 if i % 3 else None,
+                "expired_at": BASE + timedelta(days=1) if status == "expired" else None,
+            }
             for col, value in {"width": 512, "height": 768, "fps": 24, "duration_seconds": 4.0,
                                "sample_rate": 44100, "prompt": "a cat",
                                "output_text": "caption",
