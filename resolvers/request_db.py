@@ -99,9 +99,11 @@ class RequestConnection:
         saved, and the client must not hear otherwise."""
         async with self._lock:
             conn = self._conn
-            if conn is None or not conn.is_in_transaction():
+            if conn is None:
                 return True
             try:
+                if not conn.is_in_transaction():
+                    return True
                 await conn.execute("COMMIT")
                 return True
             except asyncpg.PostgresError:
@@ -117,7 +119,9 @@ class RequestConnection:
         if self._holders == 0 and self._conn is not None:
             conn, self._conn = self._conn, None
             try:
-                await self.pool.release(conn)
+                # A connection whose server died was already taken back by the pool.
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    await self.pool.release(conn)
             finally:
                 if self.gate is not None:
                     self.gate.release()

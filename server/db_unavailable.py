@@ -19,6 +19,9 @@ _DOWN = (
     asyncpg.CannotConnectNowError,  # starting up, recovering
     asyncpg.AdminShutdownError,  # terminated, server shutting down
     asyncpg.CrashShutdownError,
+    # "cannot switch to state ...; another operation is in progress": a pooled connection
+    # whose server died under it, met before the pool noticed
+    asyncpg.InternalClientError,
 )
 
 
