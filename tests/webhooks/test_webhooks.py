@@ -115,8 +115,13 @@ async def test_a_completed_job_is_delivered_signed_to_its_owner_and_global_endpo
         Webhook(mine["secret"]).verify(g.body, g.headers)
     assert events_for(receiver, "/bob", job) == []  # bob hears nothing of alice's job
     # the webhook-id is the delivery's, listed with its attempt
-    rows = await deliveries(
-        app, "alice", mine["id"], lambda rows: any(d["status"] == "delivered" for d in rows)
+    rows = await deliveries(  # the receiver has it; its row says so a moment later
+        app,
+        "alice",
+        mine["id"],
+        lambda rows: any(
+            d["event"] == "job.completed" and d["status"] == "delivered" for d in rows
+        ),
     )
     done_row = next(d for d in rows if d["event"] == "job.completed" and d["status"] == "delivered")
     assert done_row["webhookId"] == completed[0].headers["webhook-id"]
