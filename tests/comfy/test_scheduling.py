@@ -71,9 +71,16 @@ async def test_a_job_no_worker_can_run_waits_blocked_then_runs_when_one_appears(
                                       capabilities_refresh=1.0)  # fmt: skip
         image = await harness.upload("in.png", png_bytes(32, 32))
         kind, job_id = await harness.submit("img2img", {"image": image, "prompt": "p"})
-        await harness.runtime.dispatcher.dispatch_once()  # classifies, finds no one
-        async with pool.acquire() as conn:
-            row = await get_job(conn, kind, job_id)
+        # Passes classify and find no one; the supervised loop runs passes of its own, so
+        # poll (with a deadline) until a pass has seen the worker's capabilities.
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            await harness.runtime.dispatcher.dispatch_once()
+            async with pool.acquire() as conn:
+                row = await get_job(conn, kind, job_id)
+            if row["blocked_reason"] or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
         assert row["status"] == "pending"
         assert row["blocked_reason"] == "no healthy worker has node KSampler"
     try:  # the worker comes back (restarted) with the node installed: it is read again
