@@ -161,13 +161,4 @@ class LiveConnection:
 
     def _stream_context(self) -> StreamContext:
         ctx = self.context
-        return StreamContext(
-            request=ctx.request,
-            response=None,
-            services=ctx.services,
-            keys=ctx.keys,
-            limits=ctx.limits,
-            viewer=ctx.viewer,
-            bus=ctx.services.bus,
-            queue_watch=self.realtime.queue_watch_of(ctx.services),
-        )
+        return StreamContext.of(ctx, self.realtime.queue_watch_of(ctx.services))

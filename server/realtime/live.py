@@ -188,6 +188,20 @@ class StreamContext(Context):
     queue_watch: QueueWatch | None = None
     _hints: tuple[bool, bool] = field(default=(False, False))
 
+    @classmethod
+    def of(cls, ctx: Context, queue_watch: QueueWatch) -> StreamContext:
+        """The stream context for a connection's (websocket or SSE) request context."""
+        return cls(
+            request=ctx.request,
+            response=None,
+            services=ctx.services,
+            keys=ctx.keys,
+            limits=ctx.limits,
+            viewer=ctx.viewer,
+            bus=ctx.services.bus,
+            queue_watch=queue_watch,
+        )
+
     def emit(self, *, state: bool = False, transient: bool = False, fresh: bool = False) -> None:
         self._hints = (state, transient)
         if fresh:

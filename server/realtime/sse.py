@@ -223,13 +223,4 @@ async def _once(text: str) -> AsyncIterator[str]:
 
 
 def _stream_context(ctx: Context, realtime: Any) -> StreamContext:
-    return StreamContext(
-        request=ctx.request,
-        response=None,
-        services=ctx.services,
-        keys=ctx.keys,
-        limits=ctx.limits,
-        viewer=ctx.viewer,
-        bus=ctx.services.bus,
-        queue_watch=realtime.queue_watch_of(ctx.services),
-    )
+    return StreamContext.of(ctx, realtime.queue_watch_of(ctx.services))
