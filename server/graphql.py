@@ -38,6 +38,7 @@ from comfygraph.schema.limits import document_too_large
 from comfygraph.server.db_unavailable import DatabaseUnavailable, not_committed
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
+from comfygraph.server.known_documents import KnownDocuments
 from comfygraph.server.limits import limits_from, rate_limits_from
 from comfygraph.server.metrics_graphql import OperationTimer
 from comfygraph.server.persisted import PersistedQueries
@@ -109,6 +110,13 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
             # The GraphQL multipart request spec (uploadFile); sizes are checked there.
             multipart_uploads_enabled=True,
+        )
+        # A document a plan has answered skips Strawberry's execute next time; not with
+        # tracing, whose spans come from the extension hooks.
+        self.known = (
+            KnownDocuments(self.compiler, self.schema, schema_limits, _refusal)
+            if settings.compiled_queries and not tracing
+            else None
         )
         # effective_jwt_secret() may read (or create) a file: once per app, not per request.
         self.keys = Keys.from_secret(settings.effective_jwt_secret())
@@ -212,9 +220,11 @@ class GraphQLView(GraphQL[Context, None]):
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()
         try:
-            result = await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
+            result = await self._known(context, request_data)
+            if result is None:
+                result = await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
             if not await context.db.finish():  # committed before the client hears of it
                 result = StrawberryResult(data=None, errors=[not_committed()])
         except BaseException:
@@ -225,6 +235,16 @@ class GraphQLView(GraphQL[Context, None]):
         assert isinstance(sub_response.background, BackgroundTasks)
         sub_response.background.add_task(context.db.release)
         return result
+
+    async def _known(
+        self, context: Context, request_data: GraphQLRequestData
+    ) -> StrawberryResult | None:
+        if self.known is None:
+            return None
+        data = await self.known.answer(
+            context, request_data.query, request_data.operation_name, request_data.variables
+        )
+        return None if data is None else StrawberryResult(data=data, errors=None)
 
     async def on_ws_connect(self, context: Context) -> Any:
         """A websocket signs in once, with connection_init's {"Authorization": "Bearer …"}."""
