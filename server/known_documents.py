@@ -49,9 +49,10 @@ class KnownDocuments:
         """The response's data, or None when Strawberry must run the request."""
         if query is None:
             return None
-        document = self.compiler.known.get((query, name))
-        if document is None:
+        known = self.compiler.known.get((query, name))
+        if known is None:
             return None
+        document, name = known  # the operation's own name when the client gave none
         if self.refusal(context) is not None:
             return None
         core = self.schema._schema  # type: ignore[attr-defined]

@@ -56,7 +56,9 @@ class Compiler:
         self.maxsize = maxsize
         self.operations: OrderedDict[tuple[str, str | None], _Operation | None] = OrderedDict()
         # Documents a plan has answered once, after every parse and validation rule.
-        self.known: OrderedDict[tuple[str, str | None], DocumentNode] = OrderedDict()
+        self.known: OrderedDict[tuple[str, str | None], tuple[DocumentNode, str | None]] = (
+            OrderedDict()
+        )
         self.stats = Stats()
 
     def _operation(self, query: str, name: str | None, document: DocumentNode) -> _Operation | None:
@@ -115,8 +117,10 @@ class Compiler:
         data = await self.answer(ctx.schema, context, query, name, document, ctx.variables)
         if data is not None:
             # Every rule that reads only the text has passed for this document: later
-            # requests for it may come straight to answer() (server/known_documents).
-            self.known[(query, name)] = document
+            # requests for it may come straight to answer() (server/known_documents),
+            # keyed by the name the client sent (none: the document's only operation).
+            given = getattr(ctx, "_provided_operation_name", name)
+            self.known[(query, given)] = (document, name)
             if len(self.known) > self.maxsize:
                 self.known.popitem(last=False)
         return None if data is None else ExecutionResult(data=data)

@@ -61,9 +61,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory, dsn: str) -> Iterator[dict
         yield made
 
 
-def _post(base: str, token: str | None, variables: dict[str, Any]) -> httpx.Response:
+def _post(
+    base: str, token: str | None, variables: dict[str, Any], name: str | None = "Page"
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    body = {"query": PAGE, "variables": variables, "operationName": "Page"}
+    body: dict[str, Any] = {"query": PAGE, "variables": variables}
+    if name is not None:
+        body["operationName"] = name
     return httpx.post(f"{base}/graphql", json=body, headers=headers, timeout=30)
 
 
@@ -83,6 +87,20 @@ def test_a_known_document_skips_strawberry_and_answers_alike(
     assert view.known.answered == 2
     assert page2.content == _post(off, token, {"first": 2, "after": after}).content
     assert page2.json()["data"]["imageJobs"]["edges"] != first.json()["data"]["imageJobs"]["edges"]
+
+
+def test_a_document_sent_without_its_operation_name_is_known_too(
+    servers: dict[str, Any], alice: dict[str, Any]
+) -> None:
+    """Clients (the bench, curl) often send no operationName for a one-operation
+    document: that request is known under its text alone."""
+    (on, view), (off, _) = servers["compiled"], servers["interpreted"]
+    token = issue_token(SECRET, alice["id"], role="user")
+    first = _post(on, token, {"first": 3}, name=None)
+    before = view.known.answered
+    again = _post(on, token, {"first": 3}, name=None)
+    assert view.known.answered == before + 1
+    assert again.content == first.content == _post(off, token, {"first": 3}, name=None).content
 
 
 @pytest.mark.parametrize(
