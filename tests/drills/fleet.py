@@ -55,11 +55,12 @@ class Row:
     refused: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)  # the accepted jobs' global ids
+    broken: int = 0  # anything else the row expected and did not get (e.g. a download)
 
     @property
     def clean(self) -> bool:
         """Nothing accepted was lost or run twice, and the subscriber saw every end."""
-        return not (self.lost or self.duplicated or self.missed)
+        return not (self.lost or self.duplicated or self.missed or self.broken)
 
 
 # ---------------------------------------------------------------- processes of our own
@@ -198,12 +199,14 @@ def nginx_installed() -> bool:
 
 
 class Nginx:
-    """A real nginx (Debian's nginx-light) of the fleet's own: one listen port per
-    replica, each proxying HTTP and websocket upgrades to that replica only."""
+    """A real nginx (Debian's nginx-light) of the fleet's own, HTTP and websocket
+    upgrades proxied: one listen port per replica (a client picks the replica) and one
+    balanced over all of them, the address clients and PUBLIC_BASE_URL use."""
 
     def __init__(self, root: Path, count: int) -> None:
         self.root = root / "nginx"
         self.ports = [free_port() for _ in range(count)]
+        self.shared_port = free_port()
         self.popen: subprocess.Popen[bytes] | None = None
 
     def url(self, index: int) -> str:
@@ -212,9 +215,13 @@ class Nginx:
     def ws_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.ports[index]}/graphql"
 
+    @property
+    def shared_url(self) -> str:
+        return f"http://127.0.0.1:{self.shared_port}"
+
     def config(self, upstreams: list[str]) -> str:
-        servers = "\n".join(
-            f"""    server {{
+        def server(port: int, upstream: str) -> str:
+            return f"""    server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass {upstream};
@@ -228,9 +235,12 @@ class Nginx:
             proxy_buffering off;
         }}
     }}"""
-            for port, upstream in zip(self.ports, upstreams, strict=True)
-        )
+
+        servers = [server(p, u) for p, u in zip(self.ports, upstreams, strict=True)]
+        servers.append(server(self.shared_port, "http://replicas"))
+        members = "\n".join(f"        server {u.split('://', 1)[1]};" for u in upstreams)
         temp = self.root / "temp"
+        body = "\n".join(servers)
         return f"""daemon off;
 worker_processes 1;
 pid {self.root}/nginx.pid;
@@ -245,7 +255,10 @@ http {{
     scgi_temp_path {temp}/scgi;
     client_max_body_size 64m;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-{servers}
+    upstream replicas {{
+{members}
+    }}
+{body}
 }}
 """
 
@@ -268,13 +281,13 @@ http {{
     async def listening(self) -> None:
         assert self.popen is not None
         async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(30):
-            for i in range(len(self.ports)):
+            for url in [*map(self.url, range(len(self.ports))), self.shared_url]:
                 while True:
                     if self.popen.poll() is not None:
                         log = (self.root / "error.log").read_text(errors="replace")
                         raise RuntimeError(f"nginx exited: {log[-2000:]}")
                     with contextlib.suppress(httpx.HTTPError):
-                        if (await http.get(f"{self.url(i)}/healthz")).status_code == 200:
+                        if (await http.get(f"{url}/healthz")).status_code == 200:
                             break
                     await asyncio.sleep(0.1)
 
@@ -628,12 +641,13 @@ class Downloads:
     downloaded: int = 0
     bytes: int = 0
     redirects: int = 0
-    on_base: int = 0  # URLs that point at `base` (the replica's public address)
+    on_public: int = 0  # URLs that name the public address (PUBLIC_BASE_URL)
+    problems: list[str] = field(default_factory=list)
 
 
-async def outputs_via(base: str, token: str, job_ids: list[str]) -> Downloads:
+async def outputs_via(base: str, token: str, job_ids: list[str], public: str) -> Downloads:
     """Read each job's outputs through `base` and download every file URL it hands out
-    (following a redirect to the object store)."""
+    from `base` too (their origin is `public`; a redirect to the object store followed)."""
     got = Downloads()
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=True) as http:
@@ -645,10 +659,36 @@ async def outputs_via(base: str, token: str, job_ids: list[str]) -> Downloads:
             ).json()
             for output in ((body.get("data") or {}).get("node") or {}).get("outputs") or []:
                 got.urls += 1
-                got.on_base += output["url"].startswith(base + "/")
-                response = await http.get(output["url"])
+                url: str = output["url"]
+                if url.startswith(public + "/"):
+                    got.on_public += 1
+                    url = base + url[len(public) :]
+                response = await http.get(url)
                 if response.status_code == 200 and response.content:
                     got.downloaded += 1
                     got.bytes += len(response.content)
                     got.redirects += bool(response.history)
+                else:
+                    got.problems.append(f"{output['url']}: HTTP {response.status_code}")
     return got
+
+
+async def nginx_drill(fleet: Fleet, nginx: Nginx, *, jobs: int, deadline: float) -> Row:
+    """Jobs submitted through nginx's port for A, followed over a websocket through its
+    port for B, and their files downloaded through B (see bench/drill.py nginx_row)."""
+
+    async def nothing() -> None:
+        return None
+
+    row = await drill(
+        fleet, "nginx + S3: via A, followed and downloaded via B", jobs, nothing, deadline,
+        submit_url=nginx.url(0), watch_urls=(nginx.ws_url(1), nginx.url(1)),
+    )  # fmt: skip
+    got = await outputs_via(nginx.url(1), fleet.token, row.job_ids, nginx.shared_url)
+    row.notes.append(
+        f"outputs downloaded via B: {got.downloaded}/{got.urls} files, {got.bytes} bytes"
+        f" ({got.redirects} redirected to S3); URLs naming the proxy: {got.on_public}"
+    )
+    row.broken = (got.urls - got.downloaded) or (0 if got.urls else 1)
+    row.notes += got.problems[:2]
+    return row
