@@ -25,9 +25,9 @@ def scratch(prefix: str) -> Path:
 FleetFactory = Callable[..., AbstractAsyncContextManager[Fleet]]
 
 
-@pytest.fixture
-def fleet(admin_dsn: str) -> FleetFactory:
-    """`async with fleet(workers=2, speed=8) as f:` two replicas and the emulators on a
+@pytest.fixture(scope="module")
+def fleet_factory(admin_dsn: str) -> FleetFactory:
+    """`async with fleet_factory(workers=2, speed=8) as f:` two replicas and the emulators on a
     database of their own; a Redis of their own when redis-server is installed (else
     PostgreSQL LISTEN/NOTIFY carries the events)."""
 

@@ -448,6 +448,7 @@ class Watcher:
         self.seen: dict[str, int] = {}
         self.wanted: set[str] = set()
         self.changed = asyncio.Event()
+        self.ended: str | None = None  # why the subscription stopped early, if it did
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
 
@@ -459,11 +460,16 @@ class Watcher:
         feed = await client.subscribe(JOB_UPDATES, {"filter": {"scope": "MINE"}})
 
         async def follow() -> None:
-            while True:
-                job = await feed.data(within=3600)
-                if job["status"].lower() in TERMINAL:
-                    self.seen[job["id"]] = self.seen.get(job["id"], 0) + 1
-                    self.changed.set()
+            try:
+                while True:
+                    job = await feed.data(within=3600)
+                    if job["status"].lower() in TERMINAL:
+                        self.seen[job["id"]] = self.seen.get(job["id"], 0) + 1
+                        self.changed.set()
+            except Exception as exc:  # the server ended it (e.g. a slow consumer)
+                self.ended = f"{type(exc).__name__}: {exc}"[:200]
+                self.changed.set()
+                raise
 
         self._task = asyncio.create_task(follow())
         async with asyncio.timeout(15):  # registered on the replica before the first job
@@ -476,7 +482,7 @@ class Watcher:
     async def all_seen(self, within: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
-                while not self.wanted <= self.seen.keys():
+                while not self.wanted <= self.seen.keys() and self.ended is None:
                     self.changed.clear()
                     await self.changed.wait()
 
@@ -613,6 +619,8 @@ async def drill(
         row.recovery = time.monotonic() - started
         await watch.all_seen(within=15)  # the last events in transit
         seen = dict(watch.seen)
+        if watch.ended:
+            row.notes.append(f"the subscriber's subscription ended: {watch.ended}")
     row.job_ids = list(ids.values())
     row.completed = sum(1 for s, _ in now.values() if s == "completed")
     row.failed = sum(1 for s, m in now.values() if s == "failed" and m)
