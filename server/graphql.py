@@ -35,7 +35,13 @@ from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.schema.limits import document_too_large
-from comfygraph.server.db_unavailable import DatabaseUnavailable, not_committed
+from comfygraph.server.db_unavailable import (
+    SERVICE_UNAVAILABLE,
+    DatabaseUnavailable,
+    database_down,
+    not_committed,
+    unavailable,
+)
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
 from comfygraph.server.known_documents import KnownDocuments
@@ -177,6 +183,12 @@ class GraphQLView(GraphQL[Context, None]):
                 context.viewer = await self._viewer(context, request.headers.get("authorization"))
             except AuthError as exc:
                 context.auth_error = exc
+            except Exception as exc:
+                # The users table is out of reach (a restarting database): the request is
+                # answered SERVICE_UNAVAILABLE in execute_single, not with an HTTP 500.
+                if not database_down(exc):
+                    raise
+                context.database_down = True
             if context.viewer.user_id is not None:  # on every log line of this request
                 structlog.contextvars.bind_contextvars(user_id=str(context.viewer.user_id))
         return context
@@ -202,6 +214,8 @@ class GraphQLView(GraphQL[Context, None]):
         if too_large is not None:
             sub_response.status_code = 413
             return StrawberryResult(data=None, errors=[too_large])
+        if context.database_down:
+            return StrawberryResult(data=None, errors=[unavailable()])
         try:  # automatic persisted queries (checked for size above): a hash stands for its query
             request_data.query = await self.persisted.resolve_allowed(
                 context.pool, request_data.query, request_data.extensions
@@ -254,6 +268,14 @@ class GraphQLView(GraphQL[Context, None]):
             viewer = await self._viewer(context, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
+        except Exception as exc:
+            if not database_down(exc):
+                raise
+            refusal: dict[str, object] = {
+                "code": SERVICE_UNAVAILABLE,
+                "message": unavailable().message,
+            }
+            raise ConnectionRejectionError(refusal) from None
         if viewer.anonymous and not context.limits.allow_anonymous:
             raise ConnectionRejectionError({"code": UNAUTHENTICATED, "message": "sign in required"})
         context.sign_in(viewer)
