@@ -29,11 +29,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,6 +62,7 @@ class Phase:
     refused: dict[str, int] = field(default_factory=dict)
     ids: list[uuid.UUID] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: float = 0.0  #: CPU seconds the replicas used meanwhile
 
     def record(self, started: float, body: dict | None, error: str | None) -> None:
         self.latencies.append((time.perf_counter() - started) * 1000)
@@ -88,6 +91,8 @@ class Phase:
             f"{percentile(lat, 50):.1f} ms  p99 {percentile(lat, 99):.1f} ms  max "
             f"{max(lat):.1f} ms  (n={n}); refused {refused}"
             + (f" {self.refused}" if refused else "")
+            + f"; replica CPU {self.cpu * 1000 / max(n, 1):.1f} ms per submission"
+            f" ({self.cpu / self.seconds * 100:.0f}% of a core)"
         )
 
 
@@ -206,6 +211,24 @@ async def open_loop(
     return phase
 
 
+def cpu_seconds(replicas: list[Process]) -> float:
+    """User + system CPU of the replicas (and their children): on a shared machine a
+    steadier figure than latency, which other load moves."""
+    total = 0.0
+    for r in replicas:
+        for proc in [psutil.Process(r.pid), *psutil.Process(r.pid).children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def metered(replicas: list[Process], run: Awaitable[Phase]) -> Phase:
+    before = cpu_seconds(replicas)
+    phase = await run
+    phase.cpu = cpu_seconds(replicas) - before
+    return phase
+
+
 async def completion(dsn: str, ids: list[uuid.UUID], within: float) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     union = " UNION ALL ".join(
@@ -283,11 +306,12 @@ async def main() -> None:
               f"{args.speed:g}, pid(s) {[r.pid for r in replicas]}", flush=True)  # fmt: skip
         # Warm up: connections, compiled plans, the first jobs through the workers.
         await closed_loop(urls, tokens[:4], 1.0)
-        phases = [await closed_loop(urls, tokens, args.seconds)]
+        phases = [await metered(replicas, closed_loop(urls, tokens, args.seconds))]
         print(phases[-1].report(), flush=True)
         if args.open_seconds > 0:
             rate = args.rate * args.replicas
-            phases.append(await open_loop(urls, tokens, rate, args.open_seconds, args.connections))
+            run = open_loop(urls, tokens, rate, args.open_seconds, args.connections)
+            phases.append(await metered(replicas, run))
             print(phases[-1].report(), flush=True)
         ids = [i for p in phases for i in p.ids]
         started = time.perf_counter()
