@@ -63,13 +63,18 @@ class Phase:
     ids: list[uuid.UUID] = field(default_factory=list)
     seconds: float = 0.0
     cpu: float = 0.0  #: CPU seconds the replicas used meanwhile
+    answered: int = 0  #: requests answered with what was asked (accepted, or the floor's)
 
     def record(self, started: float, body: dict | None, error: str | None) -> None:
         self.latencies.append((time.perf_counter() - started) * 1000)
         if error is None and body is not None:
+            if (body.get("data") or {}).get("__typename"):  # the floor's query
+                self.answered += 1
+                return
             payload = (body.get("data") or {}).get("submitJob")
             if payload and payload.get("job") and not payload["userErrors"]:
                 self.ids.append(from_global_id(payload["job"]["id"])[1])
+                self.answered += 1
                 return
             if payload:
                 error = ",".join(e["code"] for e in payload["userErrors"]) or "NO_JOB"
@@ -86,12 +91,12 @@ class Phase:
         lat = self.latencies
         refused = sum(self.refused.values())
         return (
-            f"{self.name}: {len(self.ids)} accepted in {self.seconds:.1f} s = "
-            f"{len(self.ids) / self.seconds:.1f} submissions/s; latency p50 "
+            f"{self.name}: {self.answered} answered in {self.seconds:.1f} s = "
+            f"{self.answered / self.seconds:.1f}/s; latency p50 "
             f"{percentile(lat, 50):.1f} ms  p99 {percentile(lat, 99):.1f} ms  max "
             f"{max(lat):.1f} ms  (n={n}); refused {refused}"
             + (f" {self.refused}" if refused else "")
-            + f"; replica CPU {self.cpu * 1000 / max(n, 1):.1f} ms per submission"
+            + f"; replica CPU {self.cpu * 1000 / max(n, 1):.1f} ms per request"
             f" ({self.cpu / self.seconds * 100:.0f}% of a core)"
         )
 
@@ -136,11 +141,17 @@ class Conn:
             self.streams[1].close()
 
 
-async def post(http: Conn, token: str, i: int) -> tuple[dict | None, str | None]:
+#: the floor: a signed-in request through the same HTTP, auth and GraphQL layers
+FLOOR = json.dumps({"query": "{ __typename }"}).encode()
+
+
+async def post(
+    http: Conn, token: str, i: int, floor: bool = False
+) -> tuple[dict | None, str | None]:
     # The smallest image: the emulators' PNG encoding shares the machine's CPU.
     parameters = {"prompt": f"a pink tennis shoe {i}", "width": 256, "height": 256}
     variables = {"input": {"workflowName": "product-image", "parameters": parameters}}
-    body = json.dumps({"query": SUBMIT, "variables": variables}).encode()
+    body = FLOOR if floor else json.dumps({"query": SUBMIT, "variables": variables}).encode()
     try:
         status, answer = await http.request(body, token)
     except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError) as exc:
@@ -154,8 +165,11 @@ def clients_for(urls: list[str], n: int) -> list[Conn]:
     return [Conn(urls[i % len(urls)]) for i in range(n)]
 
 
-async def closed_loop(urls: list[str], tokens: list[str], seconds: float) -> Phase:
-    phase = Phase(f"closed loop, {len(tokens)} clients")
+async def closed_loop(
+    urls: list[str], tokens: list[str], seconds: float, floor: bool = False
+) -> Phase:
+    what = "floor { __typename }" if floor else "submitJob"
+    phase = Phase(f"{what}, closed loop, {len(tokens)} clients")
     https = clients_for(urls, len(tokens))
     counter = iter(range(10**9))
     stop = time.perf_counter() + seconds
@@ -163,7 +177,7 @@ async def closed_loop(urls: list[str], tokens: list[str], seconds: float) -> Pha
     async def client(http: Conn, token: str) -> None:
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            body, error = await post(http, token, next(counter))
+            body, error = await post(http, token, next(counter), floor)
             phase.record(started, body, error)
 
     begun = time.perf_counter()
@@ -177,7 +191,7 @@ async def closed_loop(urls: list[str], tokens: list[str], seconds: float) -> Pha
 async def open_loop(
     urls: list[str], tokens: list[str], rate: float, seconds: float, connections: int
 ) -> Phase:
-    phase = Phase(f"open loop, {rate:.0f}/s")
+    phase = Phase(f"submitJob, open loop, {rate:.0f}/s")
     idle: list[asyncio.Queue[Conn]] = []
     for url in urls:  # a pool of keep-alive connections per replica, as a client keeps
         queue: asyncio.Queue[Conn] = asyncio.Queue()
@@ -306,8 +320,12 @@ async def main() -> None:
               f"{args.speed:g}, pid(s) {[r.pid for r in replicas]}", flush=True)  # fmt: skip
         # Warm up: connections, compiled plans, the first jobs through the workers.
         await closed_loop(urls, tokens[:4], 1.0)
+        floor = await metered(replicas, closed_loop(urls, tokens, args.seconds, floor=True))
+        print(floor.report(), flush=True)
         phases = [await metered(replicas, closed_loop(urls, tokens, args.seconds))]
         print(phases[-1].report(), flush=True)
+        per = [p.cpu / max(len(p.latencies), 1) for p in (phases[0], floor)]
+        print(f"replica CPU of a submission / of the floor's request: {per[0] / per[1]:.2f}")
         if args.open_seconds > 0:
             rate = args.rate * args.replicas
             run = open_loop(urls, tokens, rate, args.open_seconds, args.connections)
