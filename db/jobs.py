@@ -11,6 +11,7 @@ only for recovery's one re-queue of a job its worker forgot.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -72,8 +73,10 @@ async def create_job(
         "idempotency_key": idempotency_key,
         **columns,
     }
-    async with conn.transaction():
-        if idempotency_key is not None and user_id is not None:
+    claim = idempotency_key is not None and user_id is not None
+    # Without a key to claim, the INSERT alone is atomic: no BEGIN/COMMIT round trips.
+    async with conn.transaction() if claim else contextlib.nullcontext():
+        if claim:
             if request is None:
                 request = {"workflow_name": workflow_name, "parameters": dict(parameters)}
             job_id = values.setdefault("id", uuid.uuid4())

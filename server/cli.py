@@ -84,6 +84,8 @@ def serve(
     configure_logging()  # the server's logs are structured; other commands print lines
 
     settings = settings_or_fail()
+    if not demo:  # the demo is one machine's trial: it may keep a generated secret
+        guarded(settings.check_shared_secret)
     guarded(
         lambda: serve_forever(
             settings, host=host, port=port, demo=demo, workers=workers, access_log=access_log
@@ -149,6 +151,7 @@ def token(
     from comfygraph.studio.auth import issue_token
 
     settings = settings_or_fail()
+    guarded(settings.check_shared_secret)  # else the token is good at no replica
 
     async def go() -> Any:
         conn = await _open(settings)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import threading
 from typing import Any
 
 import uvicorn
 
+from comfygraph.db.embedded import EmbeddedPostgresError, restart_embedded
 from comfygraph.server.database import check_reachable, resolve_dsn
 from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.ports import check_port_free
 from comfygraph.server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def exit_on_sigterm() -> None:
@@ -24,6 +29,30 @@ def exit_on_sigterm() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, leave)
+
+
+class EmbeddedWatcher:
+    """The embedded postmaster checked from a thread of the parent of `--workers N`
+    (whose loop is uvicorn's process manager, not an app's): started again when it died
+    (SIGKILL, OOM), as a single process's embedded-postgres loop does."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._data_dir = settings.data_dir
+        self._interval = settings.embedded_check_interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedded-postgres", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                restart_embedded(self._data_dir)
+            except EmbeddedPostgresError as exc:
+                log.error("%s; retrying in %.0f s", exc, self._interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)  # a restart under way finishes first
 
 
 def for_worker_processes(settings: Settings, dsn: str) -> Settings:
@@ -87,7 +116,14 @@ def serve_forever(
         # URL, the database this process resolved), not a rebuild from the environment.
         os.environ[SETTINGS_ENV] = for_worker_processes(settings, dsn).model_dump_json()
         target = "comfygraph.server.factory:app_from_env"
-        uvicorn.run(target, factory=True, workers=workers, **uv)  # type: ignore[arg-type]
+        # The workers see a plain DSN; the embedded server is this process's (it started
+        # it, and its exit stops it), so this process is the one that restarts it.
+        watcher = EmbeddedWatcher(settings) if settings.embedded else None
+        try:
+            uvicorn.run(target, factory=True, workers=workers, **uv)  # type: ignore[arg-type]
+        finally:
+            if watcher is not None:
+                watcher.stop()  # before the exit hook stops the postmaster for good
         return
     from comfygraph.server.app import create_app
 

@@ -274,8 +274,18 @@ class Settings(BaseSettings):
     def effective_storage_url(self) -> str:
         return self.storage_url or f"file://{self.data_dir / 'files'}"
 
+    def check_shared_secret(self) -> None:
+        """An external database may be shared by several replicas, and a token one of them
+        signed must be good at every other: a secret generated per data dir is not."""
+        if self.database_url and not self.jwt_secret:
+            raise SettingsError(
+                "JWT_SECRET is not set: with DATABASE_URL every replica must sign tokens "
+                "with the same secret (32+ bytes, e.g. `openssl rand -hex 32`)"
+            )
+
     def effective_jwt_secret(self) -> str:
-        """JWT_SECRET, or one generated once and kept in the data dir (0600)."""
+        """JWT_SECRET, or one generated once and kept in the data dir (0600): embedded
+        database and demo only (`check_shared_secret` refuses it with DATABASE_URL)."""
         if self.jwt_secret:
             return self.jwt_secret
         path = self.data_dir / "jwt_secret"

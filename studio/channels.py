@@ -68,6 +68,10 @@ class JobEvents:
         channels.append(ALL_FEED)
         if row["session_id"]:
             channels.append(session_channel(row["session_id"]))
+        many = getattr(self._publish, "publish_many", None)
+        if many is not None:  # one round trip to the broker, not one per channel
+            await many(channels, event)
+            return
         for channel in channels:
             await self._publish(channel, event, None)
 

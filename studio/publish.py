@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,23 @@ class RetryingPublisher:
             self.stats.failures += 1
             log.warning("event on %s not published yet (%s); retrying", channel, exc)
             self._enqueue(channel, event, coalesce)
+
+    async def publish_many(self, channels: Sequence[str], event: dict[str, Any]) -> None:
+        """One event on several channels in one round trip (a status change); the same
+        guarantees per channel as one call per channel."""
+        if self._waiting or self._resync:
+            for channel in channels:
+                self._enqueue(channel, event, None)
+            return
+        try:
+            await self._bus.publish_many(channels, event)
+        except (EventTooLarge, InvalidChannel) as exc:
+            log.error("event on %s can never be published: %s", ", ".join(channels), exc)
+        except EventBusError as exc:
+            self.stats.failures += 1
+            log.warning("event on %s not published yet (%s); retrying", ", ".join(channels), exc)
+            for channel in channels:  # some may have it already: events are idempotent
+                self._enqueue(channel, event, None)
 
     def _enqueue(self, channel: str, event: dict[str, Any], coalesce: str | None) -> None:
         queue = self._waiting.setdefault(channel, deque())

@@ -4,6 +4,7 @@ field is reported on its own, with a stable code and the path to the field."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -170,7 +171,10 @@ async def submit(
         rows: list[asyncpg.Record] = []
         created = False
         try:
-            async with conn.transaction():  # a batch is stored whole or not at all
+            # A batch is stored whole or not at all; one job is one statement (with a
+            # key, create_job's own transaction), not BEGIN/SAVEPOINT/.../COMMIT.
+            whole = conn.transaction() if request.count > 1 else contextlib.nullcontext()
+            async with whole:
                 for index, values in enumerate(seeded(template, clean, request.count)):
                     row, created = await create_job(
                         conn,

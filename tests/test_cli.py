@@ -9,6 +9,8 @@ import pytest
 
 from tests.servers import free_port
 
+SECRET = "cli-test-secret-0123456789abcdef-xyz"
+
 
 def comfygraph(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
@@ -23,7 +25,7 @@ def test_unreachable_database_exits_with_one_line_naming_the_host(tmp_path: Path
     result = comfygraph(
         "serve", "--port", str(free_port()),  # a free one: the port is checked first
         env={"DATABASE_URL": f"postgresql://app@127.0.0.1:{port}/app",
-                      "COMFYGRAPH_DATA_DIR": str(tmp_path)},
+             "COMFYGRAPH_DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET},
     )  # fmt: skip
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -46,7 +48,7 @@ def test_bad_setting_names_the_variable(tmp_path: Path, variable: str, value: st
 
 
 def test_user_and_token_commands(dsn: str, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path)}
+    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET}
     made = comfygraph("create-user", "--email", "cli@example.com", "--password", "hunter22!",
                       "--admin", env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -141,3 +143,16 @@ def test_workers_drain_records_it_for_every_replica_and_refuses_unknown_urls(
     assert asyncio.run(draining()) is True
     assert comfygraph("workers", "--undrain", "http://gpu-1:8188", env=env).returncode == 0
     assert asyncio.run(draining()) is False
+
+
+def test_an_external_database_without_jwt_secret_is_refused(dsn: str, tmp_path: Path) -> None:
+    """Replicas sharing a database must share the secret: a generated one (per data dir)
+    would make each reject the others' tokens. Embedded and the demo still generate one."""
+    env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path)}
+    for args in (("serve", "--port", str(free_port())), ("token", "--email", "a@example.com")):
+        result = comfygraph(*args, env=env)
+        assert result.returncode != 0, result.stdout
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: JWT_SECRET"), result.stderr
+        assert "DATABASE_URL" in lines[0]
+    assert not (tmp_path / "jwt_secret").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tests.servers import free_port
 
@@ -46,7 +47,10 @@ def _until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_killed_postmaster_is_restarted_and_stopped_with_the_server() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_postmaster_is_restarted_and_stopped_with_the_server(workers: int) -> None:
+    """workers=2: the app runs in two uvicorn worker processes; their parent started the
+    embedded server, watches it and stops it."""
     # Not under pytest's 0700 tmp dirs: as root the server runs as its own system user.
     data = Path(tempfile.mkdtemp(prefix="comfygraph-supervised-"))
     data.chmod(0o755)
@@ -59,7 +63,8 @@ def test_killed_postmaster_is_restarted_and_stopped_with_the_server() -> None:
                JWT_SECRET="supervised-test-secret-0123456789")  # fmt: skip
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "comfygraph.server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "comfygraph.server.cli", "serve", "--port", str(port),
+         "--workers", str(workers)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -28,6 +28,7 @@ from comfygraph.bus.backends.base import BackendOptions, ListeningBackend
 from comfygraph.bus.errors import PublishError
 
 _NOTIFY = "SELECT pg_notify($1, $2)"
+_NOTIFY_MANY = "SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c"
 _CONNECTION_TROUBLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -36,6 +37,10 @@ _CONNECTION_TROUBLE = (
     asyncpg.exceptions.OperatorInterventionError,
     OSError,
 )
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    pass
 
 
 class PostgresBackend(ListeningBackend):
@@ -61,6 +66,24 @@ class PostgresBackend(ListeningBackend):
             except (asyncpg.PostgresError, TimeoutError) as exc:
                 raise PublishError(f"NOTIFY on {channel!r} failed: {exc!r}") from exc
 
+    async def publish_many(self, channels: tuple[str, ...], message: Any) -> None:
+        """One NOTIFY per channel, all in one autocommitted statement (one round trip);
+        PostgreSQL delivers a transaction's notifications in the order they were sent."""
+        pool = self._pool
+        if pool is None:
+            raise PublishError("the PostgreSQL backend is not connected")
+        timeout = self.options.command_timeout
+        for attempt in (1, 2):
+            try:
+                async with pool.acquire(timeout=timeout) as conn:
+                    await conn.execute(_NOTIFY_MANY, list(channels), message, timeout=timeout)
+                return
+            except _CONNECTION_TROUBLE as exc:
+                if attempt == 2:
+                    raise PublishError(f"NOTIFY on {channels!r} failed: {exc!r}") from exc
+            except (asyncpg.PostgresError, TimeoutError) as exc:
+                raise PublishError(f"NOTIFY on {channels!r} failed: {exc!r}") from exc
+
     # -- publisher -------------------------------------------------------------------
     async def _open_publisher(self) -> None:
         opts = self.options
@@ -71,6 +94,9 @@ class PostgresBackend(ListeningBackend):
             timeout=opts.connect_timeout,
             command_timeout=opts.command_timeout,
             server_settings={"application_name": f"{opts.client_name}/publish"},
+            # These connections only NOTIFY, autocommitted: no session state to reset,
+            # so no reset statement (a round trip) on every release.
+            reset=_no_reset,
         )
 
     async def _close_publisher(self) -> None:

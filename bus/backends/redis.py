@@ -65,6 +65,19 @@ class RedisBackend(ListeningBackend):
         except (RedisError, OSError) as exc:
             raise PublishError(f"PUBLISH on {channel!r} failed: {exc!r}") from exc
 
+    async def publish_many(self, channels: tuple[str, ...], message: Any) -> None:
+        """The PUBLISHes in one pipeline (one round trip), in order."""
+        client = self._publisher
+        if client is None:
+            raise PublishError("the Redis backend is not connected")
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    pipe.publish(channel, message)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise PublishError(f"PUBLISH on {channels!r} failed: {exc!r}") from exc
+
     # -- publisher -------------------------------------------------------------------
     async def _open_publisher(self) -> None:
         opts = self.options

@@ -1,0 +1,356 @@
+"""Submission throughput and latency through real `comfygraph serve` replicas.
+
+    python bench/submit.py [--dsn DSN] [--replicas 1] [--workers 4] [--clients 32]
+                           [--seconds 10] [--rate 200] [--open-seconds 10]
+
+Starts REPLICAS `serve` processes on a database of their own, WORKERS emulators at high
+speed in their own processes, and one user per client. Then:
+
+(1) closed loop: CLIENTS clients, each submitting a product-image job (submitJob over
+    HTTP, keep-alive) as soon as its previous one answered, for SECONDS;
+(2) open loop: RATE submissions per second per replica, on a fixed schedule for
+    OPEN_SECONDS; latency counts from the scheduled send (a slow server cannot hide
+    its backlog by slowing the sender down).
+
+Each prints submissions/s, p50/p99/max latency and refusals; at the end, how many of
+the accepted jobs completed (none may be lost). Target (issue 12): 200 submissions/s per
+replica with p99 under 250 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import percentile
+from bench.dispatch import wait_listening
+from comfygraph.db.kinds import OutputType
+from comfygraph.db.migrate import apply_migrations
+from comfygraph.schema.node import from_global_id
+from comfygraph.studio.auth import issue_token
+from tests.db.factories import make_user
+from tests.dbutil import create_database, drop_database
+from tests.realtime.harness import SECRET, Process, ready, start_process, stop_process
+from tests.servers import free_port
+
+SUBMIT = """mutation($input: SubmitJobInput!) { submitJob(input: $input) {
+  job { ... on GenerationJob { id status } } userErrors { code message } } }"""
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)
+    ids: list[uuid.UUID] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0  #: CPU seconds the replicas used meanwhile
+    answered: int = 0  #: requests answered with what was asked (accepted, or the floor's)
+
+    def record(self, started: float, body: dict | None, error: str | None) -> None:
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        if error is None and body is not None:
+            if (body.get("data") or {}).get("__typename"):  # the floor's query
+                self.answered += 1
+                return
+            payload = (body.get("data") or {}).get("submitJob")
+            if payload and payload.get("job") and not payload["userErrors"]:
+                self.ids.append(from_global_id(payload["job"]["id"])[1])
+                self.answered += 1
+                return
+            if payload:
+                error = ",".join(e["code"] for e in payload["userErrors"]) or "NO_JOB"
+            else:
+                codes = [(e.get("extensions") or {}).get("code", "?") for e in body["errors"]]
+                error = ",".join(codes)
+        key = error or "?"
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+    def report(self) -> str:
+        n = len(self.latencies)
+        if not n:
+            return f"{self.name}: nothing sent"
+        lat = self.latencies
+        refused = sum(self.refused.values())
+        return (
+            f"{self.name}: {self.answered} answered in {self.seconds:.1f} s = "
+            f"{self.answered / self.seconds:.1f}/s; latency p50 "
+            f"{percentile(lat, 50):.1f} ms  p99 {percentile(lat, 99):.1f} ms  max "
+            f"{max(lat):.1f} ms  (n={n}); refused {refused}"
+            + (f" {self.refused}" if refused else "")
+            + f"; replica CPU {self.cpu * 1000 / max(n, 1):.1f} ms per request"
+            f" ({self.cpu / self.seconds * 100:.0f}% of a core)"
+        )
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection, hand-rolled: httpx costs the bench process
+    more CPU per request than the server spends, and on a small machine the client
+    then is what gets measured."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, body: bytes, token: str) -> tuple[int, bytes]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        head = (
+            f"POST /graphql HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"content-type: application/json\r\nauthorization: Bearer {token}\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            writer.write(head + body)
+            raw = await reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            length = next(
+                int(line.split(":", 1)[1])
+                for line in lines[1:]
+                if line.lower().startswith("content-length:")
+            )
+            return status, await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            self.streams = None
+            raise
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+
+
+#: the floor: a signed-in request through the same HTTP, auth and GraphQL layers
+FLOOR = json.dumps({"query": "{ __typename }"}).encode()
+
+
+async def post(
+    http: Conn, token: str, i: int, floor: bool = False
+) -> tuple[dict | None, str | None]:
+    # The smallest image: the emulators' PNG encoding shares the machine's CPU.
+    parameters = {"prompt": f"a pink tennis shoe {i}", "width": 256, "height": 256}
+    variables = {"input": {"workflowName": "product-image", "parameters": parameters}}
+    body = FLOOR if floor else json.dumps({"query": SUBMIT, "variables": variables}).encode()
+    try:
+        status, answer = await http.request(body, token)
+    except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError) as exc:
+        return None, type(exc).__name__
+    if status != 200:
+        return None, f"HTTP {status}"
+    return json.loads(answer), None
+
+
+def clients_for(urls: list[str], n: int) -> list[Conn]:
+    return [Conn(urls[i % len(urls)]) for i in range(n)]
+
+
+async def closed_loop(
+    urls: list[str], tokens: list[str], seconds: float, floor: bool = False
+) -> Phase:
+    what = "floor { __typename }" if floor else "submitJob"
+    phase = Phase(f"{what}, closed loop, {len(tokens)} clients")
+    https = clients_for(urls, len(tokens))
+    counter = iter(range(10**9))
+    stop = time.perf_counter() + seconds
+
+    async def client(http: Conn, token: str) -> None:
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            body, error = await post(http, token, next(counter), floor)
+            phase.record(started, body, error)
+
+    begun = time.perf_counter()
+    await asyncio.gather(*(client(h, t) for h, t in zip(https, tokens, strict=True)))
+    phase.seconds = time.perf_counter() - begun
+    for h in https:
+        h.close()
+    return phase
+
+
+async def open_loop(
+    urls: list[str], tokens: list[str], rate: float, seconds: float, connections: int
+) -> Phase:
+    phase = Phase(f"submitJob, open loop, {rate:.0f}/s")
+    idle: list[asyncio.Queue[Conn]] = []
+    for url in urls:  # a pool of keep-alive connections per replica, as a client keeps
+        queue: asyncio.Queue[Conn] = asyncio.Queue()
+        for conn in clients_for([url], connections):
+            queue.put_nowait(conn)
+        idle.append(queue)
+    total = int(rate * seconds)
+    tasks = []
+    begun = time.perf_counter()
+
+    async def one(i: int, due: float) -> None:
+        queue = idle[i % len(idle)]
+        conn = await queue.get()
+        try:
+            body, error = await post(conn, tokens[i % len(tokens)], i)
+        finally:
+            queue.put_nowait(conn)
+        phase.record(due, body, error)
+
+    for i in range(total):
+        due = begun + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    phase.seconds = time.perf_counter() - begun
+    for queue in idle:
+        while not queue.empty():
+            queue.get_nowait().close()
+    return phase
+
+
+def cpu_seconds(replicas: list[Process]) -> float:
+    """User + system CPU of the replicas (and their children): on a shared machine a
+    steadier figure than latency, which other load moves."""
+    total = 0.0
+    for r in replicas:
+        for proc in [psutil.Process(r.pid), *psutil.Process(r.pid).children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def metered(replicas: list[Process], run: Awaitable[Phase]) -> Phase:
+    before = cpu_seconds(replicas)
+    phase = await run
+    phase.cpu = cpu_seconds(replicas) - before
+    return phase
+
+
+async def completion(dsn: str, ids: list[uuid.UUID], within: float) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    union = " UNION ALL ".join(
+        f"SELECT status::text AS s FROM {k.value}_jobs WHERE id = ANY($1::uuid[])"
+        for k in OutputType
+    )
+    query = f"SELECT s, count(*) AS n FROM ({union}) q GROUP BY s"
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            counts = {r["s"]: r["n"] for r in await conn.fetch(query, ids)}
+            done = sum(counts.get(s, 0) for s in TERMINAL)
+            if done == len(ids) or time.monotonic() > deadline:
+                return counts
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=200, help="per replica")
+    parser.add_argument("--open-seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32, help="open loop, per replica")
+    parser.add_argument("--speed", type=float, default=1e5)
+    parser.add_argument("--settle", type=float, default=300, help="wait for completion")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for serve")
+    args = parser.parse_args()
+
+    dsn = await create_database(args.dsn, "bench_submit")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-submit-"))
+    emulators: list[asyncio.subprocess.Process] = []
+    replicas: list[Process] = []
+    try:
+        worker_urls = []
+        for _ in range(args.workers):
+            port = free_port()
+            emulators.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "comfygraph.server.cli", "emulator",
+                "--port", str(port), "--speed", str(args.speed),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            ))  # fmt: skip
+            worker_urls.append(f"http://127.0.0.1:{port}")
+        await wait_listening(worker_urls)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn)
+            users = [await make_user(conn) for _ in range(args.clients)]
+        finally:
+            await conn.close()
+        tokens = [issue_token(SECRET, u["id"], role="user") for u in users]
+        env = {
+            "COMFY_WORKERS": ",".join(worker_urls),
+            # The limits are not what is measured: far above what the run sends.
+            "RATE_SUBMISSIONS_PER_MINUTE": "1000000",
+            "RATE_ACTIVE_JOBS": "1000000",
+            **dict(item.split("=", 1) for item in args.env),
+        }
+        for i in range(args.replicas):
+            data = tmp / f"replica-{i}"
+            data.mkdir()
+            replicas.append(start_process(dsn, data, **env))
+        for r in replicas:
+            await ready(r, within=90)
+        urls = [r.url for r in replicas]
+        print(f"{args.replicas} replica(s), {args.workers} emulator workers at speed "
+              f"{args.speed:g}, pid(s) {[r.pid for r in replicas]}", flush=True)  # fmt: skip
+        # Warm up: connections, compiled plans, the first jobs through the workers.
+        await closed_loop(urls, tokens[:4], 1.0)
+        floor = await metered(replicas, closed_loop(urls, tokens, args.seconds, floor=True))
+        print(floor.report(), flush=True)
+        phases = [await metered(replicas, closed_loop(urls, tokens, args.seconds))]
+        print(phases[-1].report(), flush=True)
+        per = [p.cpu / max(len(p.latencies), 1) for p in (phases[0], floor)]
+        print(f"replica CPU of a submission / of the floor's request: {per[0] / per[1]:.2f}")
+        if args.open_seconds > 0:
+            rate = args.rate * args.replicas
+            run = open_loop(urls, tokens, rate, args.open_seconds, args.connections)
+            phases.append(await metered(replicas, run))
+            print(phases[-1].report(), flush=True)
+        ids = [i for p in phases for i in p.ids]
+        started = time.perf_counter()
+        counts = await completion(dsn, ids, args.settle)
+        took = time.perf_counter() - started
+        done = sum(counts.get(s, 0) for s in TERMINAL)
+        print(f"accepted {len(ids)}: completed {counts.get('completed', 0)}, failed "
+              f"{counts.get('failed', 0)}, not terminal {len(ids) - done} "
+              f"(waited {took:.1f} s after the last submission)")  # fmt: skip
+    finally:
+        for r in replicas:
+            if r.popen.poll() is None:
+                stop_process(r)
+        for e in emulators:
+            with contextlib.suppress(ProcessLookupError):
+                e.kill()
+            await e.wait()
+        with contextlib.suppress(Exception):
+            await drop_database(args.dsn, dsn)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
