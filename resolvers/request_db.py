@@ -110,7 +110,9 @@ class RequestConnection:
                 with contextlib.suppress(Exception):
                     await conn.execute("ROLLBACK")
                 return False
-            except (OSError, asyncpg.InterfaceError):
+            except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError):
+                # The server went away under the COMMIT (InternalClientError: asyncpg's
+                # protocol met the closed socket mid-message).
                 return False
 
     async def release(self) -> None:
