@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -522,7 +523,21 @@ def test_compiled_answers_byte_for_byte_as_interpreted(
     for viewer, (compiled, interpreted) in clients.items():
         a = compiled.post("/graphql", json=payload)
         b = interpreted.post("/graphql", json=payload)
-        assert (a.status_code, a.content) == (b.status_code, b.content), (viewer, query, payload)
+        assert (a.status_code, _racy(a.content)) == (b.status_code, _racy(b.content)), (
+            viewer, query, payload,
+        )  # fmt: skip
+
+
+def _racy(body: bytes) -> Any:
+    """The body's bytes; for a whole-data failure (`data` null: a non-null root field
+    failed, which only the interpreter answers) the errors other than the masked
+    internal ones. graphql-core stops at the first non-null root error, so whether a
+    sibling root's later error (an output's 64-bit width) is listed depends on which
+    statement returned first: the interpreter disagrees with itself there."""
+    if not body.startswith(b'{"data":null,"errors"'):
+        return body
+    errors = orjson.loads(body)["errors"]
+    return [e for e in errors if e.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR"]
 
 
 def test_the_differential_test_exercised_plans(
