@@ -1,5 +1,5 @@
-"""The scalar fields of sessions and assets: the values resolvers/mapping.py's
-session_from_row and asset_from_row give, as the GraphQL scalars serialize them
+"""The scalar fields of sessions, assets and cost lines: the values resolvers/mapping.py's
+session_from_row, asset_from_row and cost_line_from_row give, as the GraphQL scalars serialize them
 (enums by name, numerics as floats, 64-bit ints that do not fit an Int as null)."""
 
 from __future__ import annotations
@@ -110,4 +110,12 @@ ASSET_FIELDS: dict[str, Getter] = {
     "selectionOrder": column("selection_order"),
     "createdAt": as_iso("created_at"),
     "metadata": column("metadata"),
+}
+
+COST_LINE_FIELDS: dict[str, Getter] = {
+    "category": column("category"),
+    "provider": column("provider"),
+    "apiCalls": column("api_calls"),
+    "totalCost": as_float("total_cost"),
+    "avgLatencyMs": column("avg_latency_ms"),
 }

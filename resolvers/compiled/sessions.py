@@ -12,6 +12,7 @@ from typing import Any
 from graphql import FieldNode
 
 from comfygraph.db import assets as db_assets
+from comfygraph.db import costs as db_costs
 from comfygraph.db import sessions as db_sessions
 from comfygraph.db.feed import JobQuery, jobs_by_ids
 from comfygraph.db.kinds import OutputType as Kind
@@ -23,7 +24,11 @@ from comfygraph.resolvers.compiled.connection import job_connection
 from comfygraph.resolvers.compiled.doc import Doc
 from comfygraph.resolvers.compiled.fields import Env, Fallback, Getter, Row
 from comfygraph.resolvers.compiled.jobs import job_shape
-from comfygraph.resolvers.compiled.session_fields import ASSET_FIELDS, SESSION_FIELDS
+from comfygraph.resolvers.compiled.session_fields import (
+    ASSET_FIELDS,
+    COST_LINE_FIELDS,
+    SESSION_FIELDS,
+)
 from comfygraph.resolvers.compiled.shape import Load, Shape, builder, typename
 from comfygraph.resolvers.compiled.users import owner
 
@@ -31,6 +36,7 @@ _FINAL_STATES = frozenset({AssetStatus.APPROVED.value, AssetStatus.COMPLETED.val
 SESSION_ROWS = "session rows"  # env slots shared by every selection of one request
 SESSION_ASSETS = "session assets"
 ASSETS = "visible assets"
+COST_LINES = "cost lines"
 
 
 async def load_session_rows(ids: Iterable[Any], env: Env) -> dict[Any, Row]:
@@ -147,6 +153,27 @@ def _jobs_field(doc: Doc, nodes: list[FieldNode]) -> tuple[Getter, Load]:
     return (lambda row, env: connection.render(env.slot(key)[row["id"]], env)), load
 
 
+def _cost_breakdown_field(doc: Doc, nodes: list[FieldNode]) -> tuple[Getter, Load]:
+    getters: list[tuple[str, Getter]] = []
+    for key, fnodes in doc.fields_of("CostLine", nodes).items():
+        name = fnodes[0].name.value
+        if name == "__typename":
+            getters.append((key, typename("CostLine")))
+        elif name in COST_LINE_FIELDS:
+            getters.append((key, COST_LINE_FIELDS[name]))
+        else:
+            raise Unsupported(f"CostLine.{name}")
+    build = builder(getters)
+
+    async def load(rows: list[Row], env: Env) -> None:
+        lines = env.slot(COST_LINES)
+        missing = [r["id"] for r in rows if r["id"] not in lines]
+        if missing:
+            lines.update(await db_costs.cost_breakdowns(env.conn, missing))
+
+    return (lambda row, env: [build(c, env) for c in env.slot(COST_LINES)[row["id"]]]), load
+
+
 _READ_ASSETS = frozenset({"assets", "moodBoard", "finalVideo"})
 _SESSION_NESTED = {
     "assets": _assets_field,
@@ -154,6 +181,7 @@ _SESSION_NESTED = {
     "finalVideo": _final_video_field,
     "jobs": _jobs_field,
     "owner": owner,
+    "costBreakdown": _cost_breakdown_field,
 }
 
 

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comfygraph.db.assets import create_asset
+from comfygraph.db.costs import record_cost
 from comfygraph.db.jobs import create_job, soft_delete
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.retention import set_storage_quota
@@ -199,6 +200,16 @@ async def _sessions(
         dropped = await create_asset(conn, session_id=sid, type="audio", status="failed")
         await conn.execute("UPDATE assets SET deleted_at = now() WHERE id = $1", dropped["id"])
         made[f"{name}-dropped"] = dropped
+    for name, category, amount, provider, latency in (
+        ("alice-full", "image_generation", 0.02, "gpu-1", 120),
+        ("alice-full", "image_generation", 0.03, "gpu-1", None),
+        ("alice-full", "llm", 0.001, None, None),
+        ("bob", "video_generation", 0.5, "gpu-2", 900),
+    ):
+        await record_cost(
+            conn, category=category, amount=amount, session_id=sessions[name]["id"],
+            provider=provider, api_latency_ms=latency,
+        )  # fmt: skip
     # bob's session names alice's final video: seen through alice's session only
     await conn.execute(
         "UPDATE sessions SET final_video_id = $2 WHERE id = $1",
@@ -386,6 +397,8 @@ def _session_fields(draw: st.DrawFn, nested: bool) -> str:
         if draw(st.booleans()):
             parts.append(f"moodBoard {{ {draw(_some(ASSET, 3))} }}")
         if draw(st.booleans()):
+            parts.append(f"costBreakdown {{ {draw(_some(COST_LINE, 3))} }}")
+        if draw(st.booleans()):
             parts.append(f"finalVideo {{ {draw(_asset_fields(False))} }}")
         if draw(st.booleans()):
             args = draw(st.sampled_from(["", "(first: 2)", "(first: $first, after: $after)",
@@ -430,6 +443,7 @@ ID_NAMES = ["job", "deleted", "private", "wrong-type", "session", "missing", "ma
             "session-alice", "session-bob", "session-deleted", "session-gone", "asset-alice",
             "asset-bob", "asset-deleted-session", "asset-dropped", "user-alice", "user-bob",
             "user-gone", "webhook"]  # fmt: skip
+COST_LINE = ["category", "provider", "apiCalls", "totalCost", "avgLatencyMs", "__typename"]
 ASSET_ARGS = ["", "(type: IMAGE)", "(status: APPROVED)", "(type: $assetType)",
               "(type: VIDEO_CLIP, status: COMPLETED)"]  # fmt: skip
 DECLARED = {"$first": "Int", "$after": "String", "$id": "ID!", "$flag": "Boolean!",
@@ -629,6 +643,7 @@ SESSION_DOC = """query($sid: ID!) { session(id: $sid) { id status sessionStatus 
   assets { id type url seed fileSizeBytes sourceImage { id } job { __typename } session { id } }
   images: assets(type: IMAGE, status: APPROVED) { id }
   moodBoard { id selectionOrder } finalVideo { id url }
+  costBreakdown { category provider apiCalls totalCost avgLatencyMs __typename }
   jobs(first: 3) { totalCount pageInfo { hasNextPage endCursor }
                    edges { cursor node { ... on GenerationJob { id owner { id } } } } } } }"""
 NODES_DOC = """query($ids: [ID!]!) { nodes(ids: $ids) { id __typename
@@ -683,6 +698,7 @@ def test_sessions_nodes_and_me_are_answered_by_plans(
     assert any(u.startswith(OURS) and "sig=" in u for u in urls), urls
     assert session["owner"]["webhookSecret"] == "whsec_alice"
     assert session["jobs"]["totalCount"] > 0 and session["images"]
+    assert [c["apiCalls"] for c in session["costBreakdown"]] == [2, 1]
     assert next(a["seed"] for a in session["assets"] if a["type"] == "IMAGE") is None  # 2**40
     assert me["webhookSecret"] == "whsec_alice" and me["storageQuotaBytes"] == 10.0**9
     assert nodes[0] is None and nodes[1]["session"]["id"] == alice_session
