@@ -1,15 +1,27 @@
 """Fault drills: two replicas (real `serve` processes), emulator workers in their own
-processes and a Redis of the drill's own; each fault hits while jobs are in flight.
+processes, and a PostgreSQL and a Redis of the drill's own (free ports); each fault hits
+while jobs are in flight. The fleet machinery is tests/drills/fleet.py (the fast faults
+run as tests there too).
 
-    python bench/drill.py [--dsn DSN] [--jobs 20] [--faults replica,redis,worker,stall]
-                          [--soak-minutes 0]
+    python bench/drill.py [--jobs 20] [--workers 4] [--soak-minutes 0]
+        [--faults replica,postgres,redis,worker,stall,rate,nginx | none]
+        [--rate 200] [--rate-seconds 60] [--pg-down 5] [--pg-kill] [--dsn DSN]
 
-Prints one table. Columns: jobs in flight when the fault hit (accepted, not terminal),
-accepted submissions, completed, failed with a reason (error message set), lost
-(accepted but not terminal at the deadline), duplicated (a job whose prompt succeeded
-more than once on the live workers' /history), terminal events missed by a jobUpdates
-subscriber on the replica that was not hit, recovery seconds (from the fault until
-every accepted job is terminal). Submissions go to replica A; the subscriber is on B.
+Prints one table and exits 1 if any row lost, duplicated or missed anything. Columns:
+jobs in flight when the fault hit (accepted, not terminal), accepted submissions,
+completed, failed with a reason (error message set), lost (accepted but not terminal at
+the deadline), duplicated (a job whose prompt succeeded more than once on the live
+workers' /history), terminal events missed by a jobUpdates subscriber on the replica
+that was not hit, recovery seconds (from the fault, or the end of the load, until every
+accepted job is terminal). Submissions go to replica A; the subscriber is on B.
+
+Rows: `replica` SIGKILL of A; `postgres` the drill's PostgreSQL stopped (fast shutdown,
+or SIGKILL of the postmaster with --pg-kill) for --pg-down s while one job a second is
+submitted, the replicas recover by themselves; `redis` its Redis killed 10 s; `worker`
+one emulator killed; `stall` every emulator stalls one node; `rate` an open-loop
+submitter at --rate/s for --rate-seconds split over both replicas (latency p50/p99 from
+each submission's scheduled time, so a slow server cannot slow the load down);
+`nginx` a fleet of its own behind a real nginx with S3 storage (see nginx_row).
 """
 
 from __future__ import annotations
@@ -17,311 +29,255 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfygraph.db.kinds import OutputType
-from comfygraph.db.migrate import apply_migrations
-from comfygraph.schema.node import from_global_id
-from comfygraph.studio.auth import issue_token
-from comfygraph.studio.stall import prompt_id_for
-from tests.db.factories import make_user
 from tests.dbutil import create_database, drop_database
-from tests.realtime.client import JOB_UPDATES, Client
-from tests.realtime.harness import (
-    SECRET,
-    Process,
-    faults,
-    ready,
-    start_process,
-    stop_process,
-    submit,
+from tests.drills.fleet import (
+    Fleet,
+    Nginx,
+    Postgres,
+    Refused,
+    Row,
+    Submitter,
+    drill,
+    nginx_drill,
+    nginx_installed,
+    raw_id,
 )
-from tests.realtime.test_outage import Redis
-from tests.servers import free_port
-
-TERMINAL = ("completed", "failed", "cancelled")
+from tests.realtime.harness import faults
+from tests.s3server import CREDENTIALS, create_bucket, moto_server
 
 
-@dataclass
-class Row:
-    fault: str
-    in_flight: int = 0
-    accepted: int = 0
-    completed: int = 0
-    failed: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    missed: int = 0
-    recovery: float = 0.0
-    notes: list[str] = field(default_factory=list)
+def scratch() -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-drill-"))
+    tmp.chmod(0o755)  # its PostgreSQL runs as a user of its own when we are root
+    return tmp
 
 
-class Emulator:
-    def __init__(self, speed: float) -> None:
-        self.port, self.speed = free_port(), speed
-        self.popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "comfygraph.server.cli", "emulator",
-             "--port", str(self.port), "--speed", str(self.speed)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    async def listening(self) -> None:
-        async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(30):
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    await http.get(f"{self.url}/system_stats")
-                    return
-                await asyncio.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.popen is not None
-        self.popen.kill()
-        self.popen.wait(10)
-
-
-class Fleet:
-    def __init__(self, dsn: str, tmp: Path, speed: float, workers: int) -> None:
-        self.dsn, self.tmp = dsn, tmp
-        self.redis = Redis(tmp)
-        self.emulators = [Emulator(speed) for _ in range(workers)]
-        self.replicas: list[Process] = []
-        self.token = ""
-
-    def env(self) -> dict[str, str]:
-        return {
-            "COMFY_WORKERS": ",".join(e.url for e in self.emulators),
-            "BROADCAST_URL": self.redis.url,
-            "LEASE_SECONDS": "5",
-            "STALL_SECONDS": "4",
-            "WORKER_HEALTH_INTERVAL": "1",
-            "WORKER_UNAVAILABLE_AFTER": "3",
-            "DISPATCH_POLL_INTERVAL": "0.5",
-            "RATE_SUBMISSIONS_PER_MINUTE": "100000",
-            "RATE_ACTIVE_JOBS": "100000",
-        }
-
-    async def replica(self, index: int) -> Process:
-        data = self.tmp / f"replica-{index}-{uuid.uuid4().hex[:6]}"
-        data.mkdir()
-        process = start_process(self.dsn, data, **self.env())
-        await ready(process, within=60)
-        return process
-
-    async def start(self) -> None:
-        self.redis.start()
-        for e in self.emulators:
-            e.start()
-        for e in self.emulators:
-            await e.listening()
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            await apply_migrations(conn)
-            user = await make_user(conn, role="admin")  # admins skip the per-user limits
-        finally:
-            await conn.close()
-        self.token = issue_token(SECRET, user["id"], role="admin")
-        self.replicas = [await self.replica(0), await self.replica(1)]
-
-    def stop(self) -> None:
-        for r in self.replicas:
-            if r.popen.poll() is None:
-                stop_process(r)
-        for e in self.emulators:
-            if e.popen and e.popen.poll() is None:
-                e.kill()
-        if self.redis.popen and self.redis.popen.poll() is None:
-            self.redis.kill()
-
-
-def raw_id(global_id: str) -> uuid.UUID:
-    return from_global_id(global_id)[1]
-
-
-async def statuses(dsn: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            " UNION ALL ".join(
-                f"SELECT id, status::text, error_message FROM {kind.value}_jobs"
-                " WHERE id = ANY($1::uuid[])"
-                for kind in OutputType
-            ),
-            ids,
-        )
-    finally:
-        await conn.close()
-    return {r["id"]: (r["status"], r["error_message"]) for r in rows}
-
-
-async def successes(fleet: Fleet) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    async with httpx.AsyncClient(timeout=10) as http:
-        for e in fleet.emulators:
-            with contextlib.suppress(httpx.HTTPError):
-                history = (await http.get(f"{e.url}/history")).json()
-                for prompt_id, item in history.items():
-                    if (item.get("status") or {}).get("status_str") == "success":
-                        counts[prompt_id] = counts.get(prompt_id, 0) + 1
-    return counts
-
-
-async def drill(
-    fleet: Fleet,
-    name: str,
-    jobs: int,
-    fault: Callable[[], Awaitable[None]],
-    deadline: float,
-    pace: float = 0.0,
-) -> Row:
-    """Submit `jobs` (all at once, or one every `pace` s while `fault` runs), then the
-    fault, then wait for every accepted job to be terminal."""
-    row = Row(name)
-    a, b = fleet.replicas
-    seen: dict[str, int] = {}
-    wanted: set[str] = set()
-    all_seen = asyncio.Event()
-    async with await Client.connect(b.ws_url, token=fleet.token) as client:
-        feed = await client.subscribe(JOB_UPDATES, {"filter": {"scope": "MINE"}})
-
-        async def follow() -> None:
-            while True:
-                job = await feed.data(within=3600)
-                if job["status"].lower() in TERMINAL:
-                    seen[job["id"]] = seen.get(job["id"], 0) + 1
-                    if wanted and wanted <= seen.keys():
-                        all_seen.set()
-
-        follower = asyncio.create_task(follow())
-        await asyncio.sleep(0.3)  # the subscription is registered before the first job
-        ids: dict[uuid.UUID, str] = {}
-        during = asyncio.create_task(fault()) if pace else None
-        for i in range(jobs):
-            if pace:
-                await asyncio.sleep(pace)
-            try:
-                gid = await submit(a.url, fleet.token, prompt=f"{name} {i}")
-            except (AssertionError, httpx.HTTPError, KeyError) as exc:
-                row.notes.append(f"submit refused: {exc}")
-                continue
-            ids[raw_id(gid)] = gid
-        row.accepted = len(ids)
-        wanted.update(ids.values())
-        await asyncio.sleep(0.5)  # jobs reach the workers
-        now = await statuses(fleet.dsn, list(ids))
-        row.in_flight = sum(1 for s, _ in now.values() if s not in TERMINAL)
-        started = time.monotonic()
-        if during is None:
-            await fault()
-        else:
-            await during
-        while time.monotonic() - started < deadline:
-            now = await statuses(fleet.dsn, list(ids))
-            if all(s in TERMINAL for s, _ in now.values()) and len(now) == len(ids):
-                break
-            await asyncio.sleep(0.2)
-        row.recovery = time.monotonic() - started
-        with contextlib.suppress(TimeoutError):  # the last events in transit
-            async with asyncio.timeout(10):
-                if not wanted <= seen.keys():
-                    await all_seen.wait()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await follower
-    row.completed = sum(1 for s, _ in now.values() if s == "completed")
-    row.failed = sum(1 for s, m in now.values() if s == "failed" and m)
-    row.lost = len(ids) - sum(1 for s, _ in now.values() if s in TERMINAL)
-    row.missed = sum(1 for gid in ids.values() if gid not in seen)
-    runs = await successes(fleet)
-    row.duplicated = sum(
-        1
-        for job in ids
-        if sum(runs.get(p, 0) for p in {prompt_id_for(job, n) for n in range(1, 4)}) > 1
-    )
-    row.notes += sorted({m for s, m in now.values() if s == "failed" and m})[:2]
-    return row
-
-
-async def main() -> None:
+async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    parser.add_argument("--dsn", help="an existing server to run on (no `postgres` row)")
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--speed", type=float, default=4.0)
-    parser.add_argument("--faults", default="replica,redis,worker,stall")
+    parser.add_argument("--faults", default="replica,postgres,redis,worker,stall,rate,nginx")
     parser.add_argument("--deadline", type=float, default=120.0)
     parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="submissions per second")
+    parser.add_argument("--rate-seconds", type=float, default=60.0)
+    parser.add_argument("--rate-speed", type=float, default=1000.0, help="emulator speed then")
+    parser.add_argument("--pg-down", type=float, default=5.0, help="seconds PostgreSQL is down")
+    parser.add_argument("--pg-kill", action="store_true", help="SIGKILL the postmaster")
     args = parser.parse_args()
+    keys = [k for k in args.faults.split(",") if k and k != "none"]
+    if args.dsn and "postgres" in keys:
+        parser.error("the postgres row restarts the drill's own server: drop --dsn")
 
-    dsn = await create_database(args.dsn, "bench_drill")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-drill-"))
-    fleet = Fleet(dsn, tmp, args.speed, args.workers)
+    tmp = scratch()
+    pg: Postgres | None = None
+    if args.dsn:
+        admin = args.dsn
+    else:
+        pg = Postgres(tmp)
+        pg.init()
+        await pg.start()
+        admin = pg.dsn
+    dsn = await create_database(admin, "bench_drill")
     rows: list[Row] = []
+    fleet_keys = [k for k in keys if k != "nginx"]
     try:
-        await fleet.start()
-
-        async def sigkill_replica() -> None:
-            fleet.replicas[0].popen.kill()  # A: it took the submissions
-            fleet.replicas[0].popen.wait(10)
-
-        async def redis_10s() -> None:
-            fleet.redis.kill()
-            await asyncio.sleep(10)
-            fleet.redis.start()
-
-        async def kill_worker() -> None:
-            fleet.emulators[0].kill()
-
-        async def stall_worker() -> None:
-            for e in fleet.emulators:
-                await faults(e.url, action="stall", class_type="KSampler", times=1)
-
-        plan: dict[str, tuple[str, Callable[[], Awaitable[None]]]] = {
-            "replica": ("SIGKILL one replica", sigkill_replica),
-            "redis": ("kill Redis 10 s", redis_10s),
-            "worker": ("kill a worker", kill_worker),
-            "stall": ("stall a worker", stall_worker),
-        }
-        for key in args.faults.split(","):
-            label, fault = plan[key]
-            rows.append(await drill(fleet, label, args.jobs, fault, args.deadline))
-            # Back to a whole fleet for the next row.
-            if key == "replica":
-                fleet.replicas[0] = await fleet.replica(2)
-            if key == "worker":
-                fleet.emulators[0].start()
-                await fleet.emulators[0].listening()
-            if key == "stall":
-                for e in fleet.emulators:
-                    await faults(e.url, action="clear")
-        if args.soak_minutes > 0:
-            rows.append(await soak(fleet, args.soak_minutes))
+        if fleet_keys or args.soak_minutes > 0:
+            fleet = Fleet(dsn, tmp, speed=args.speed, workers=args.workers)
+            try:
+                await fleet.start()
+                rows += await fleet_rows(fleet, fleet_keys, args, pg)
+            finally:
+                fleet.stop()
+        if "nginx" in keys:
+            rows.append(await nginx_row(admin, tmp, args))
     finally:
-        fleet.stop()
-        await drop_database(args.dsn, dsn)
+        with contextlib.suppress(Exception):
+            await drop_database(admin, dsn)
+        if pg is not None:
+            pg.stop()
     print_table(rows)
+    return 0 if all(r.clean for r in rows) else 1
+
+
+async def fleet_rows(
+    fleet: Fleet, keys: list[str], args: argparse.Namespace, pg: Postgres | None
+) -> list[Row]:
+    rows: list[Row] = []
+
+    async def sigkill_replica() -> None:
+        fleet.replicas[0].popen.kill()  # A: it took the submissions
+        fleet.replicas[0].popen.wait(10)
+
+    async def restart_postgres() -> None:
+        assert pg is not None
+        await asyncio.sleep(2)  # a few submissions before the outage
+        pg.stop(kill=args.pg_kill)
+        await asyncio.sleep(args.pg_down)
+        await pg.start()
+
+    async def redis_10s() -> None:
+        assert fleet.redis is not None
+        fleet.redis.kill()
+        await asyncio.sleep(10)
+        fleet.redis.start()
+
+    async def kill_worker() -> None:
+        fleet.emulators[0].kill()
+
+    async def stall_worker() -> None:
+        for e in fleet.emulators:
+            await faults(e.url, action="stall", class_type="KSampler", times=1)
+
+    plan: dict[str, tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = {
+        "replica": ("SIGKILL one replica", sigkill_replica),
+        "postgres": ("restart PostgreSQL", restart_postgres),
+        "redis": ("kill Redis 10 s", redis_10s),
+        "worker": ("kill a worker", kill_worker),
+        "stall": ("stall a worker", stall_worker),
+    }
+    for key in keys:
+        if key == "rate":
+            rows.append(await rate_row(fleet, args))
+            continue
+        label, fault = plan[key]
+        if key == "postgres":
+            # One submission a second through the outage: some are refused
+            # (SERVICE_UNAVAILABLE), none accepted is lost.
+            label += " (SIGKILL)" if args.pg_kill else " (fast stop)"
+            label += f" {args.pg_down:g} s"
+            jobs = int(args.pg_down + 8)
+            rows.append(await drill(fleet, label, jobs, fault, args.deadline, pace=1.0))
+        else:
+            rows.append(await drill(fleet, label, args.jobs, fault, args.deadline))
+        # Back to a whole fleet for the next row.
+        if key == "replica":
+            fleet.replicas[0] = await fleet.replica(2)
+        if key == "worker":
+            fleet.emulators[0].start()
+            await fleet.emulators[0].listening()
+        if key == "stall":
+            for e in fleet.emulators:
+                await faults(e.url, action="clear")
+    if args.soak_minutes > 0:
+        rows.append(await soak(fleet, args.soak_minutes))
+    return rows
+
+
+async def rate_row(fleet: Fleet, args: argparse.Namespace) -> Row:
+    """Open loop: submission i is sent at t0 + i/rate whatever the earlier ones are doing,
+    alternately to A and B; its latency counts from that scheduled time."""
+    for e in fleet.emulators:
+        await faults(e.url, action="speed", speed=args.rate_speed)
+    total = int(args.rate * args.rate_seconds)
+    latencies: list[float] = []
+    served: list[float] = []  # from the actual send: the server's (and the client's) part
+    last_answer = [0.0]
+
+    async def load(sub: Submitter, row: Row) -> dict[uuid.UUID, str]:
+        ids: dict[uuid.UUID, str] = {}
+        t0 = time.monotonic()
+
+        async def one(i: int, due: float) -> None:
+            url = fleet.replicas[i % 2].url
+            sent = time.monotonic()
+            try:
+                gid = await sub.submit(url, f"rate {i}")
+            except Refused as exc:
+                row.refused[exc.code] += 1
+                return
+            finally:
+                last_answer[0] = time.monotonic()
+            latencies.append(time.monotonic() - due)
+            served.append(time.monotonic() - sent)
+            ids[raw_id(gid)] = gid
+
+        tasks = []
+        for i in range(total):
+            due = t0 + i / args.rate
+            if (wait := due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)  # the schedule, not synchronisation
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        span = last_answer[0] - t0
+        if latencies:
+            (p50, p99), (s50, s99) = percentiles(latencies), percentiles(served)
+            row.notes.append(
+                f"asked {args.rate:g}/s for {args.rate_seconds:g} s ({total}): accepted"
+                f" {len(ids) / span:.1f}/s over {span:.1f} s; submission latency"
+                f" p50 {p50:.0f} ms, p99 {p99:.0f} ms from the scheduled send"
+                f" (p50 {s50:.0f} ms, p99 {s99:.0f} ms from the actual send)"
+            )
+        return ids
+
+    async def nothing() -> None:
+        return None
+
+    label = f"{args.rate:g} submissions/s for {args.rate_seconds:g} s, 2 replicas, "
+    label += f"{len(fleet.emulators)} workers"
+    try:
+        return await drill(fleet, label, 0, nothing, max(args.deadline, 600.0), load=load)
+    finally:
+        for e in fleet.emulators:
+            await faults(e.url, action="speed", speed=args.speed)
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    ordered = sorted(values)
+    at = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000  # noqa: E731
+    return at(0.50), at(0.99)
+
+
+async def nginx_row(admin: str, tmp: Path, args: argparse.Namespace) -> Row:
+    """Two replicas behind a real nginx, each with its own data directory, sharing one S3
+    store (moto's server). nginx balances one port over both (PUBLIC_BASE_URL: every
+    replica must name the same one, stored file URLs carry it) and has one port per
+    replica, so the drill can choose the replica (a balanced port cannot promise "the
+    other one"). Only A has workers, so A stores every output; each job is submitted
+    through A, followed over a websocket through B and its files downloaded through B
+    (a redirect to a presigned S3 URL)."""
+    if not nginx_installed():
+        row = Row("nginx + S3: via A, followed and downloaded via B")
+        row.notes.append("skipped: nginx is not installed (Debian package nginx-light)")
+        return row
+    dsn = await create_database(admin, "bench_drill_nginx")
+    root = tmp / f"nginx-{uuid.uuid4().hex[:6]}"
+    root.mkdir()
+    with moto_server() as endpoint:
+        storage = {
+            "STORAGE_URL": f"s3://{create_bucket(endpoint)}/drill",
+            "S3_ENDPOINT_URL": endpoint,
+            **CREDENTIALS,
+        }
+        nginx = Nginx(root, 2)
+        fleet = Fleet(dsn, root, speed=args.speed, workers=2, redis=False, env=storage)
+        storage["PUBLIC_BASE_URL"] = nginx.shared_url
+        fleet.per_replica = {1: {"COMFY_WORKERS": ""}}
+        try:
+            await fleet.start()
+            await nginx.start([r.url for r in fleet.replicas])
+            row = await nginx_drill(fleet, nginx, jobs=args.jobs, deadline=args.deadline)
+        finally:
+            nginx.stop()
+            fleet.stop()
+            with contextlib.suppress(Exception):
+                await drop_database(admin, dsn)
+    return row
 
 
 async def soak(fleet: Fleet, minutes: float) -> Row:
@@ -340,7 +296,7 @@ async def soak(fleet: Fleet, minutes: float) -> Row:
                     json={"query": "{ jobs(first: 20) { edges { node { id } } } }"},
                     headers={"authorization": f"Bearer {fleet.token}"},
                 )
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the traffic's pacing
 
     def take() -> None:
         procs = [psutil.Process(r.pid) for r in fleet.replicas]
@@ -384,4 +340,4 @@ def print_table(rows: list[Row]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -154,6 +154,12 @@ def pin_prefix(pin: bool, core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if pin else []
 
 
+def postmaster_pid(pgdata: Path | None) -> int | None:
+    if pgdata is None or not (pgdata / "postmaster.pid").exists():
+        return None
+    return int((pgdata / "postmaster.pid").read_text().split()[0])
+
+
 def pin_postgres(dsn: str, pgdata: Path | None, core: int) -> str:
     """Pin the postmaster (new backends inherit it) and its current children."""
     if pgdata is None or not (pgdata / "postmaster.pid").exists():
@@ -220,8 +226,29 @@ def parse_wrk(out: str) -> dict[str, float]:
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rps is not None, out
-    return {"rps": float(rps.group(1)), "p50": latency("50"), "p99": latency("99")}
+    count = re.search(r"(\d+) requests in", out)
+    assert rps is not None and count is not None, out
+    return {"rps": float(rps.group(1)), "p50": latency("50"), "p99": latency("99"),
+            "requests": float(count.group(1))}  # fmt: skip
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and of their children, in seconds (the
+    PostgreSQL backends are the postmaster's children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    wanted = set(pids)
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid in wanted or parent in wanted:
+            # utime, stime, and cutime, cstime: children that exited (a parallel query's
+            # workers, a backend that closed) and were reaped are counted there.
+            total += sum(int(f) for f in fields[11:15])
+    return total / tick
 
 
 def run_wrk(wrk: str, lua: Path, port: int, conns: int, seconds: float, pin: bool) -> dict:
@@ -341,17 +368,29 @@ async def main() -> None:
         # Untimed warm-up of every target (V8's JIT, the plan caches, the pools).
         for target, (port, *_rest) in targets.items():
             run_wrk(wrk, scripts[target], port, args.concurrency, args.seconds / 2, pin)
+        # CPU per request, of the server and of PostgreSQL: much steadier than req/s on
+        # a shared machine (another process's load slows both, but costs neither CPU).
+        postmaster = postmaster_pid(pgdata)
+        server_pid = {"comfygraph": servers[0].pid, "postgraphile": servers[1].pid}
         for rep in range(args.reps):
             for target, (port, *_rest) in targets.items():
+                pid = server_pid["comfygraph" if port == ports["comfygraph"] else "postgraphile"]
+                before = cpu_seconds([pid]), cpu_seconds([postmaster]) if postmaster else 0.0
                 load = run_wrk(wrk, scripts[target], port, args.concurrency, args.seconds, pin)
+                after = cpu_seconds([pid]), cpu_seconds([postmaster]) if postmaster else 0.0
                 one = run_wrk(wrk, scripts[target], port, 1, args.seconds / 2, pin)
                 got = results[target]
                 for key, value in load.items():
                     got.setdefault(key, []).append(value)
                 got.setdefault("p50@1", []).append(one["p50"])
+                per = 1000 / load["requests"]
+                got.setdefault("cpu", []).append((after[0] - before[0]) * per)
+                got.setdefault("pgcpu", []).append((after[1] - before[1]) * per)
                 print(f"rep {rep + 1} {target:28} {load['rps']:8,.0f} req/s "
                       f"p50 {load['p50']:.2f} p99 {load['p99']:.2f} ms @{args.concurrency}; "
-                      f"p50 {one['p50']:.2f} ms @1", flush=True)  # fmt: skip
+                      f"p50 {one['p50']:.2f} ms @1; CPU/request server "
+                      f"{got['cpu'][-1]:.2f} ms, PostgreSQL {got['pgcpu'][-1]:.2f} ms",
+                      flush=True)  # fmt: skip
     finally:
         for server in servers:
             server.terminate()
@@ -370,15 +409,20 @@ async def main() -> None:
           f"user owns {images:,} image jobs; first page of 20; wrk, median of {args.reps} "
           f"interleaved reps of {args.seconds:g} s; "
           f"{'servers, PostgreSQL on core 0, wrk on core 1' if pin else 'not pinned'}")  # fmt: skip
-    print(f"| target | req/s @{n} | p50 @{n} | p99 @{n} | p99/p50 | p50 @1 |")
-    print("|---|---|---|---|---|---|")
+    print(f"| target | req/s @{n} | p50 @{n} | p99 @{n} | p99/p50 | p50 @1 "
+          "| server CPU/request | PostgreSQL CPU/request |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     table = {t: {k: med(v) for k, v in r.items()} for t, r in results.items()}
     for target, r in table.items():
         print(f"| {target} | {r['rps']:,.0f} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | "
-              f"{r['p99'] / r['p50']:.1f}x | {r['p50@1']:.2f} ms |")  # fmt: skip
-    base = table["PostGraphile 5 allImageJobs"]["rps"]
+              f"{r['p99'] / r['p50']:.1f}x | {r['p50@1']:.2f} ms | {r['cpu']:.2f} ms "
+              f"| {r['pgcpu']:.2f} ms |")  # fmt: skip
+    peer = table["PostGraphile 5 allImageJobs"]
     for target in ("comfygraph imageJobs", "comfygraph jobs"):
-        print(f"{target} / PostGraphile req/s: {table[target]['rps'] / base:.2f}x")
+        r = table[target]
+        both = (peer["cpu"] + peer["pgcpu"]) / (r["cpu"] + r["pgcpu"])
+        print(f"{target} / PostGraphile: req/s {r['rps'] / peer['rps']:.2f}x; "
+              f"by CPU per request (server + PostgreSQL) {both:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class Context:
     limits: ApiLimits
     viewer: Viewer = ANONYMOUS
     auth_error: AuthError | None = None
+    #: the viewer's token could not be checked: the database is down (SERVICE_UNAVAILABLE)
+    database_down: bool = False
     connection_params: dict[str, Any] | None = field(default=None)
     #: first come, first served admission to the pool for requests (one per app)
     gate: FairGate | None = None

@@ -42,6 +42,11 @@ def not_committed() -> GraphQLError:
     )
 
 
+def unavailable() -> GraphQLError:
+    """Nothing ran: the database needed before the operation (the viewer) is down."""
+    return GraphQLError(MESSAGE, extensions={"code": SERVICE_UNAVAILABLE})
+
+
 def _unavailable(error: GraphQLError) -> GraphQLError:
     return GraphQLError(
         MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,

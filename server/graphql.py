@@ -35,9 +35,16 @@ from comfygraph.resolvers.schema import build_schema
 from comfygraph.schema.error_policy import finalize
 from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.schema.limits import document_too_large
-from comfygraph.server.db_unavailable import DatabaseUnavailable, not_committed
+from comfygraph.server.db_unavailable import (
+    SERVICE_UNAVAILABLE,
+    DatabaseUnavailable,
+    database_down,
+    not_committed,
+    unavailable,
+)
 from comfygraph.server.graphiql import graphiql_page
 from comfygraph.server.http_subscriptions import HttpSubscriptionGate
+from comfygraph.server.known_documents import KnownDocuments
 from comfygraph.server.limits import limits_from, rate_limits_from
 from comfygraph.server.metrics_graphql import OperationTimer
 from comfygraph.server.persisted import PersistedQueries
@@ -110,6 +117,13 @@ class GraphQLView(GraphQL[Context, None]):
             # The GraphQL multipart request spec (uploadFile); sizes are checked there.
             multipart_uploads_enabled=True,
         )
+        # A document a plan has answered skips Strawberry's execute next time; not with
+        # tracing, whose spans come from the extension hooks.
+        self.known = (
+            KnownDocuments(self.compiler, self.schema, schema_limits, _refusal)
+            if settings.compiled_queries and not tracing
+            else None
+        )
         # effective_jwt_secret() may read (or create) a file: once per app, not per request.
         self.keys = Keys.from_secret(settings.effective_jwt_secret())
         self.limits = ApiLimits(
@@ -169,6 +183,12 @@ class GraphQLView(GraphQL[Context, None]):
                 context.viewer = await self._viewer(context, request.headers.get("authorization"))
             except AuthError as exc:
                 context.auth_error = exc
+            except Exception as exc:
+                # The users table is out of reach (a restarting database): the request is
+                # answered SERVICE_UNAVAILABLE in execute_single, not with an HTTP 500.
+                if not database_down(exc):
+                    raise
+                context.database_down = True
             if context.viewer.user_id is not None:  # on every log line of this request
                 structlog.contextvars.bind_contextvars(user_id=str(context.viewer.user_id))
         return context
@@ -194,6 +214,8 @@ class GraphQLView(GraphQL[Context, None]):
         if too_large is not None:
             sub_response.status_code = 413
             return StrawberryResult(data=None, errors=[too_large])
+        if context.database_down:
+            return StrawberryResult(data=None, errors=[unavailable()])
         try:  # automatic persisted queries (checked for size above): a hash stands for its query
             request_data.query = await self.persisted.resolve_allowed(
                 context.pool, request_data.query, request_data.extensions
@@ -212,9 +234,11 @@ class GraphQLView(GraphQL[Context, None]):
         # goes back to the pool (a reset round trip) after the response is sent.
         context.db.hold()
         try:
-            result = await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
+            result = await self._known(context, request_data)
+            if result is None:
+                result = await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
             if not await context.db.finish():  # committed before the client hears of it
                 result = StrawberryResult(data=None, errors=[not_committed()])
         except BaseException:
@@ -226,6 +250,16 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response.background.add_task(context.db.release)
         return result
 
+    async def _known(
+        self, context: Context, request_data: GraphQLRequestData
+    ) -> StrawberryResult | None:
+        if self.known is None:
+            return None
+        data = await self.known.answer(
+            context, request_data.query, request_data.operation_name, request_data.variables
+        )
+        return None if data is None else StrawberryResult(data=data, errors=None)
+
     async def on_ws_connect(self, context: Context) -> Any:
         """A websocket signs in once, with connection_init's {"Authorization": "Bearer …"}."""
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -234,6 +268,14 @@ class GraphQLView(GraphQL[Context, None]):
             viewer = await self._viewer(context, header if header else None)
         except AuthError as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from None
+        except Exception as exc:
+            if not database_down(exc):
+                raise
+            refusal: dict[str, object] = {
+                "code": SERVICE_UNAVAILABLE,
+                "message": unavailable().message,
+            }
+            raise ConnectionRejectionError(refusal) from None
         if viewer.anonymous and not context.limits.allow_anonymous:
             raise ConnectionRejectionError({"code": UNAUTHENTICATED, "message": "sign in required"})
         context.sign_in(viewer)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from broadcaster import BroadcastBackend, Event
 from comfygraph.bus.errors import BusUnavailable
 from comfygraph.bus.markers import Reconnected
 from comfygraph.bus.tasks import cancel_and_wait
+from comfygraph.domain.backoff import backoff
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,4 @@ class ListeningBackend(BroadcastBackend):
             self._events.put_nowait(event)
 
     def _backoff(self, attempts: int) -> float:
-        opts = self.options
-        ceiling = min(opts.backoff_max, opts.backoff_initial * 2 ** min(attempts - 1, 30))
-        return ceiling * random.uniform(0.5, 1.0)
+        return backoff(attempts, self.options.backoff_initial, self.options.backoff_max)

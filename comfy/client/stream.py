@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from comfygraph.comfy.messages import (
     message_prompt_id,
     parse_ws_message,
 )
+from comfygraph.domain.backoff import backoff
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,7 @@ class EventHub:
             self._dispatch(frame)
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self._delay_max, self._delay_min * 2 ** max(0, attempt - 1))
-        return delay * random.uniform(0.5, 1.0)
+        return backoff(attempt, self._delay_min, self._delay_max)
 
     # -- routing ------------------------------------------------------------
 

@@ -55,6 +55,10 @@ class Compiler:
     def __init__(self, maxsize: int = 512) -> None:
         self.maxsize = maxsize
         self.operations: OrderedDict[tuple[str, str | None], _Operation | None] = OrderedDict()
+        # Documents a plan has answered once, after every parse and validation rule.
+        self.known: OrderedDict[tuple[str, str | None], tuple[DocumentNode, str | None]] = (
+            OrderedDict()
+        )
         self.stats = Stats()
 
     def _operation(self, query: str, name: str | None, document: DocumentNode) -> _Operation | None:
@@ -80,13 +84,15 @@ class Compiler:
         return found
 
     def plan(
-        self, ctx: Any, query: str, name: str | None, document: DocumentNode, raw: Any
+        self, schema: Any, query: str, name: str | None, document: DocumentNode, raw: Any
     ) -> tuple[Plan, VariableValues] | None:
+        """The plan for a document (`schema` is the strawberry schema) and the coerced
+        variables, or None: the interpreter answers."""
         op = self._operation(query, name, document)
         if op is None:
             return None
-        schema = ctx.schema._schema
-        coerced = get_variable_values(schema, op.operation.variable_definitions or (), raw or {})
+        core = schema._schema
+        coerced = get_variable_values(core, op.operation.variable_definitions or (), raw or {})
         if isinstance(coerced, list):
             return None  # the interpreter reports variable errors
         values = tuple(coerced.coerced.get(v) for v in op.directive_variables)
@@ -94,7 +100,7 @@ class Compiler:
             directive_values = dict(zip(op.directive_variables, values, strict=True))
             try:
                 op.plans[values] = compile_operation(
-                    schema, ctx.schema, op.operation, op.fragments, directive_values
+                    core, schema, op.operation, op.fragments, directive_values
                 )
             except Unsupported as exc:
                 logger.debug("not compiled: %s", exc)
@@ -107,7 +113,29 @@ class Compiler:
         context = ctx.context
         if not isinstance(context, Context) or ctx.graphql_document is None or not ctx.query:
             return None
-        found = self.plan(ctx, ctx.query, ctx.operation_name, ctx.graphql_document, ctx.variables)
+        query, name, document = ctx.query, ctx.operation_name, ctx.graphql_document
+        data = await self.answer(ctx.schema, context, query, name, document, ctx.variables)
+        if data is not None:
+            # Every rule that reads only the text has passed for this document: later
+            # requests for it may come straight to answer() (server/known_documents),
+            # keyed by the name the client sent (none: the document's only operation).
+            given = getattr(ctx, "_provided_operation_name", name)
+            self.known[(query, given)] = (document, name)
+            if len(self.known) > self.maxsize:
+                self.known.popitem(last=False)
+        return None if data is None else ExecutionResult(data=data)
+
+    async def answer(
+        self,
+        schema: Any,
+        context: Context,
+        query: str,
+        name: str | None,
+        document: DocumentNode,
+        raw: Any,
+    ) -> dict[str, Any] | None:
+        """The response's data by the document's plan, or None: the interpreter answers."""
+        found = self.plan(schema, query, name, document, raw)
         if found is None:
             self.stats.interpreted += 1
             return None
@@ -124,7 +152,7 @@ class Compiler:
             self.stats.fallbacks += 1
             return None
         self.stats.compiled += 1
-        return ExecutionResult(data=data)
+        return data  # type: ignore[no-any-return]
 
 
 class CompiledExecution(SchemaExtension):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import orjson
 from standardwebhooks.webhooks import Webhook
 
 from comfygraph.db import webhooks as db
+from comfygraph.domain.backoff import backoff as jittered
 from comfygraph.studio.files import FileSigner
 from comfygraph.studio.webhooks.payload import envelope, sign_urls
 from comfygraph.studio.webhooks.policy import UnsafeUrl, WebhookPolicy
@@ -43,8 +43,7 @@ class SenderConfig:
 def backoff(attempt: int, config: SenderConfig) -> float:
     """Seconds before attempt `attempt + 1`: doubling, capped, with +-50% jitter so that
     deliveries failed together do not return together."""
-    base = min(config.backoff_max, config.backoff_initial * 2 ** max(0, attempt - 1))
-    return base * random.uniform(0.5, 1.5)
+    return jittered(attempt, config.backoff_initial, config.backoff_max, jitter=(0.5, 1.5))
 
 
 def message_id(delivery_id: uuid.UUID) -> str:
