@@ -128,21 +128,22 @@ class Context:
         """A URL field's value signed for this viewer (schema/files.py), the grant taken
         from the object the field belongs to."""
         grant, owner = _grant_of(source)
+        return self._sign(grant, owner, value)
+
+    def signed_job_row(self, row: Any, value: Any) -> Any:
+        """`signed` for a job's row (the compiled path has rows, not GenerationJobs)."""
+        return self._sign(Grant.job(row["id"], public=row["public"]), row["user_id"], value)
+
+    def signed_asset_row(self, row: Any, value: Any) -> Any:
+        """`signed` for an asset's row (the compiled path's Asset.url)."""
+        return self._sign(Grant.session(row["session_id"]), None, value)
+
+    def _sign(self, grant: Grant | None, owner: uuid.UUID | None, value: Any) -> Any:
         if grant is None or value is None:
             return value
         # Someone else's public job: signed for nobody in particular, so a URL reveals no
         # viewer (shared subscription streams hand one payload to many) and lasts while
         # the job stays public.
-        viewer = self.viewer
-        if grant.public and owner != viewer.user_id:
-            viewer = ANONYMOUS
-        return self.services.files.sign_all(value, grant, viewer)
-
-    def signed_job_row(self, row: Any, value: Any) -> Any:
-        """`signed` for a job's row (the compiled path has rows, not GenerationJobs)."""
-        if value is None:
-            return value
-        grant, owner = Grant.job(row["id"], public=row["public"]), row["user_id"]
         viewer = self.viewer
         if grant.public and owner != viewer.user_id:
             viewer = ANONYMOUS

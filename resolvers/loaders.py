@@ -4,9 +4,11 @@ db.visibility and answers None exactly as for an id that does not exist."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from functools import cached_property
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -33,6 +35,19 @@ from comfygraph.schema.sessions import Asset, CostLine, Session
 from comfygraph.schema.users import User
 
 JobKey = tuple[str, uuid.UUID]  # (db kind value, id)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Loader(DataLoader[K, V]):
+    """A DataLoader whose cached futures outlive a cancelled waiter. graphql-core
+    cancels the sibling fields of a non-null field that failed; a task cancelled while
+    awaiting a cached future cancelled the future itself, so every other field waiting
+    for the same key (a job's owner and a session's owner) raised CancelledError and
+    the request answered 500."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 class Loaders:
@@ -44,31 +59,31 @@ class Loaders:
 
     @cached_property
     def users(self) -> DataLoader[uuid.UUID, User | None]:
-        return DataLoader(self._users)
+        return _Loader(self._users)
 
     @cached_property
     def sessions(self) -> DataLoader[uuid.UUID, Session | None]:
-        return DataLoader(self._sessions)
+        return _Loader(self._sessions)
 
     @cached_property
     def assets(self) -> DataLoader[uuid.UUID, Asset | None]:
-        return DataLoader(self._assets)
+        return _Loader(self._assets)
 
     @cached_property
     def jobs(self) -> DataLoader[JobKey, AnyJob | None]:
-        return DataLoader(self._jobs)
+        return _Loader(self._jobs)
 
     @cached_property
     def queue_positions(self) -> DataLoader[uuid.UUID, int | None]:
-        return DataLoader(self._queue_positions)
+        return _Loader(self._queue_positions)
 
     @cached_property
     def session_assets(self) -> DataLoader[uuid.UUID, list[Asset]]:
-        return DataLoader(self._session_assets)
+        return _Loader(self._session_assets)
 
     @cached_property
     def cost_breakdowns(self) -> DataLoader[uuid.UUID, list[CostLine]]:
-        return DataLoader(self._cost_breakdowns)
+        return _Loader(self._cost_breakdowns)
 
     async def webhook_secret(self, user_id: uuid.UUID) -> str | None:
         """Not batched: only ever asked for the viewer themselves."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from comfygraph.db.kinds import OutputType as Kind
-from comfygraph.db.visibility import ANONYMOUS, Viewer
+from comfygraph.db.visibility import ANONYMOUS, Viewer, can_see_user
 from comfygraph.domain.statuses import JobStatus
 from comfygraph.resolvers.mapping import JOB_TYPE_NAMES
 from comfygraph.schema.enums import Role
@@ -21,18 +21,34 @@ Row = Mapping[str, Any]
 
 
 class Env:
-    """Request-scoped lookups that getters of nested objects read (owners by id)."""
+    """One request's run of a plan: the request's context and connection (set by the
+    step that holds it), its variables, and what loads fetched for nested fields."""
 
-    __slots__ = ("queue", "sign", "users", "viewer")
+    __slots__ = ("conn", "ctx", "queue", "secrets", "sign", "slots", "storage", "users",
+                 "variables", "viewer")  # fmt: skip
 
     def __init__(
-        self, viewer: Viewer = ANONYMOUS, sign: Callable[[Row, Any], Any] | None = None
+        self,
+        viewer: Viewer = ANONYMOUS,
+        sign: Callable[[Row, Any], Any] | None = None,
+        ctx: Any = None,
+        variables: Any = None,
     ) -> None:
         self.viewer = viewer  # whose emails may be shown (schema/users.py's rule)
         #: a job row's file URLs signed for the viewer, as schema/files.py signs them
         self.sign = sign or (lambda row, value: value)
+        self.ctx = ctx
+        self.variables = variables
+        self.conn: Any = None
         self.users: dict[uuid.UUID, Row] = {}
         self.queue: dict[uuid.UUID, int] = {}
+        self.storage: dict[uuid.UUID, tuple[int, int | None]] = {}
+        self.secrets: dict[uuid.UUID, str | None] = {}
+        #: what one load fetched, by the load's own key (a nested field of a selection)
+        self.slots: dict[object, dict[Any, Any]] = {}
+
+    def slot(self, key: object) -> dict[Any, Any]:
+        return self.slots.setdefault(key, {})
 
 
 Getter = Callable[[Row, Env], Any]
@@ -167,8 +183,7 @@ def _user_id(row: Row, env: Env) -> str:
 
 def _email(row: Row, env: Env) -> str:
     """As User.email: only the user and admins see it."""
-    viewer = env.viewer
-    return row["email"] if viewer.is_admin or viewer.user_id == row["id"] else ""
+    return row["email"] if can_see_user(env.viewer, row["id"]) else ""
 
 
 _ROLE_NAMES = {r.value: r.name for r in Role}
