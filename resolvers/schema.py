@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import strawberry
 from strawberry.extensions import SchemaExtension
 
+from comfygraph.db.unreachable import database_down
 from comfygraph.resolvers.mutation import Mutation
 from comfygraph.resolvers.query import Query
 from comfygraph.resolvers.subscription import Subscription
@@ -24,6 +25,7 @@ def build_schema(
     """The schema with its request limits, caches and error policy; `extensions` (the
     server's, e.g. authentication) run after those."""
     schema = Schema(
+        unavailable=database_down,  # an outage: logged as a warning line, not as a bug
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

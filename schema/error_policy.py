@@ -2,13 +2,15 @@
 
 An error carries `extensions.code` when the client caused it: resolvers raise ApiError
 with one; syntax, validation and variable errors get theirs here. Anything else is a
-server fault: logged with its traceback and answered as INTERNAL_SERVER_ERROR.
+server fault: logged with its traceback and answered as INTERNAL_SERVER_ERROR, unless
+it is the database being out of reach (the server answers SERVICE_UNAVAILABLE): that is
+an outage, not a bug, and is logged as one warning line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
@@ -97,14 +99,32 @@ class ErrorCodes(SchemaExtension):
             result.errors = finalize(result.errors)
 
 
+def _never(error: BaseException | None) -> bool:
+    return False
+
+
 class Schema(strawberry.Schema):
-    """Logs server faults only (with the original traceback); client errors are not noise."""
+    """Logs server faults only (with the original traceback); client errors are not noise.
+    `unavailable` says which faults are the database being down (db.unreachable: this
+    layer knows no database)."""
+
+    def __init__(
+        self, *args: Any, unavailable: Callable[[BaseException | None], bool] = _never, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.unavailable = unavailable
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
-            if is_unexpected(error):
+            if is_unexpected(error) and self.unavailable(error.original_error):
+                logger.warning(
+                    "database unavailable at %s: %s",
+                    ".".join(map(str, error.path or ())) or "(operation)",
+                    _short(error.original_error),
+                )
+            elif is_unexpected(error):
                 logger.error(
                     "unexpected error at %s: %s",
                     ".".join(map(str, error.path or ())) or "(operation)",
@@ -113,3 +133,9 @@ class Schema(strawberry.Schema):
                 )
             else:
                 logger.debug("client error %s: %s", error_code(error), error.message)
+
+
+def _short(error: BaseException | None) -> str:
+    """One line: the class and the first line of the message (no traceback)."""
+    text = f"{type(error).__name__}: {error}" if error is not None else "(no cause)"
+    return text.splitlines()[0][:200]

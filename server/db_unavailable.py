@@ -6,32 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+# The classifier is db/'s (the job runner uses it too); server/graphql.py imports it here.
+from comfygraph.db.unreachable import database_down
+
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 MESSAGE = "the database is unavailable right now; nothing was changed: try again shortly"
-_DOWN = (
-    OSError,  # refused, reset (and TimeoutError: a pool that cannot connect)
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,  # "connection is closed"
-    asyncpg.CannotConnectNowError,  # starting up, recovering
-    asyncpg.AdminShutdownError,  # terminated, server shutting down
-    asyncpg.CrashShutdownError,
-    # "cannot switch to state ...; another operation is in progress": a pooled connection
-    # whose server died under it, met before the pool noticed
-    asyncpg.InternalClientError,
-)
-
-
-def database_down(error: BaseException | None) -> bool:
-    seen = 0
-    while error is not None and seen < 8:
-        if isinstance(error, _DOWN):
-            return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
-    return False
 
 
 def not_committed() -> GraphQLError:

@@ -5,6 +5,8 @@ against the same database. Each claimed job gets a JobRunner task owned here; it
 lease is renewed while this replica lives. Jobs whose lease expired (their replica
 died) are adopted: the runner follows them on their worker (by prompt_id) instead
 of submitting them again, so nothing finished is lost and nothing runs twice.
+The loops ride out a database outage: each round that meets one waits (with backoff)
+and tries again, saying so once per outage rather than with a traceback per round.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -22,6 +24,8 @@ from comfygraph.db.errors import IllegalTransition
 from comfygraph.db.jobs import transition
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.queue import adopt_expired, renew_leases
+from comfygraph.db.unreachable import database_down
+from comfygraph.domain.backoff import backoff
 from comfygraph.studio.runner import JobRunner
 from comfygraph.studio.scheduling import Scheduler
 
@@ -94,17 +98,24 @@ class Dispatcher:
         task = asyncio.create_task(self.runner.run(kind, row, worker), name=f"job-{row['id']}")
         self.tracking[row["id"]] = task
         job_id: uuid.UUID = row["id"]
-        task.add_done_callback(lambda _task: self._done(job_id))
+        task.add_done_callback(lambda done: self._done(job_id, done))
 
-    def _done(self, job_id: uuid.UUID) -> None:
-        self.tracking.pop(job_id, None)
+    def _done(self, job_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        if self.tracking.get(job_id) is task:
+            del self.tracking[job_id]
         self._wake.set()  # its worker has room again
+        # Retrieved here, so no runner ends as "Task exception was never retrieved".
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("job %s: its runner failed; left for lease recovery", job_id, exc_info=error)
 
     async def dispatch_loop(self) -> None:
         """Dispatch whenever woken, a worker changed, or every `poll_interval` seconds.
         Runs under the replica's supervisor, which restarts it after an error."""
+        outage = _Outage("dispatching")
         while True:
-            await self.dispatch_once()
+            if not await outage.attempt(self.dispatch_once):
+                continue
             waits = [
                 asyncio.ensure_future(self._wake.wait()),
                 asyncio.ensure_future(self.workers.changed.wait()),
@@ -119,13 +130,18 @@ class Dispatcher:
 
     async def lease_loop(self) -> None:
         """Renew this replica's leases and adopt orphans every third of a lease."""
+        outage = _Outage("renewing leases", maximum=self.lease_s / 6)
         while True:
-            await asyncio.sleep(self.lease_s / 3)
-            async with self.pool.acquire() as conn:
-                await renew_leases(
-                    conn, replica=self.replica, job_ids=list(self.tracking), lease_s=self.lease_s
-                )
-            await self.adopt_orphans()
+            if not outage.failures:
+                await asyncio.sleep(self.lease_s / 3)
+            await outage.attempt(self._renew_and_adopt)
+
+    async def _renew_and_adopt(self) -> None:
+        async with self.pool.acquire() as conn:
+            await renew_leases(
+                conn, replica=self.replica, job_ids=list(self.tracking), lease_s=self.lease_s
+            )
+        await self.adopt_orphans()
 
     async def adopt_orphans(self) -> int:
         """Take over PROCESSING jobs whose replica died, and follow each on its worker."""
@@ -151,3 +167,32 @@ class Dispatcher:
                 extra = {"error_message": message} if message else {}
                 moved = await transition(conn, kind, row["id"], target, **extra)
             await self.runner.events.status(kind.value, moved)
+
+
+class _Outage:
+    """One round of a loop, and what happens when it meets a database outage: a wait
+    that grows with each failed round, one warning when the outage starts and one line
+    when it ends. Any other error is the supervisor's (it logs and restarts the loop)."""
+
+    def __init__(self, what: str, *, initial: float = 0.2, maximum: float = 5.0) -> None:
+        self.what, self.initial, self.maximum = what, initial, maximum
+        self.failures = 0
+
+    async def attempt(self, round_: Callable[[], Awaitable[object]]) -> bool:
+        """Run one round; False (after the wait) when the database was out of reach."""
+        try:
+            await round_()
+        except Exception as exc:
+            if not database_down(exc):
+                raise
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("%s: database unreachable (%s: %s); retrying", self.what,
+                            type(exc).__name__, exc)  # fmt: skip
+            await asyncio.sleep(backoff(self.failures, self.initial, self.maximum))
+            return False
+        if self.failures:
+            log.warning("%s again: the database is back after %d failed rounds", self.what,
+                        self.failures)  # fmt: skip
+            self.failures = 0
+        return True

@@ -5,6 +5,8 @@ follow the events (progress, previews) -> on success download outputs, fill the
 row, record the cost -> COMPLETED; else FAILED with the node and message, or one
 re-queue when the worker lost the job. Every transition is guarded on PROCESSING:
 if the job was cancelled meanwhile, the runner's transition is refused and it stops.
+A database outage is ridden out (studio/db_retry.py): the writes are retried in order
+for up to `db_retry_seconds`; past that the job is left PROCESSING for lease recovery.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -39,16 +41,19 @@ from comfygraph.comfy.workers import Worker, WorkerPool
 from comfygraph.db.assets import asset_id_for_job
 from comfygraph.db.costs import record_cost
 from comfygraph.db.errors import IllegalTransition, NotFound
-from comfygraph.db.jobs import set_progress, transition, update_job
+from comfygraph.db.jobs import get_job, set_progress, transition, update_job
 from comfygraph.db.kinds import OutputType
 from comfygraph.db.node_stats import TOTAL, load_node_stats, record_node_stats
+from comfygraph.db.unreachable import database_down
 from comfygraph.storage import Storage
 from comfygraph.studio.channels import JobEvents
+from comfygraph.studio.db_retry import DatabaseGone, retrying
 from comfygraph.studio.outputs import collect
 from comfygraph.studio.progress import ProgressModel
 from comfygraph.studio.stall import prompt_id_for, stalled
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Listener = Callable[[OutputType, asyncpg.Record], Awaitable[None]]
 # (kind, job row as claimed, the progress just stored): called at most every progress_interval
 ProgressListener = Callable[[OutputType, asyncpg.Record, float], Awaitable[None]]
@@ -74,6 +79,9 @@ class RunnerConfig:
     progress_interval: float = 1.0  # at most this often progress is written to the row
     publish_interval: float = 0.1  # at most this often a tick is published (same node)
     preview_interval: float = 1.0
+    # A write that meets a database outage is retried this long: the lease length, past
+    # which another replica may have adopted the job.
+    db_retry_seconds: float = 30.0
 
 
 @dataclass
@@ -86,6 +94,8 @@ class JobRunner:
     config: RunnerConfig = field(default_factory=RunnerConfig)
     listeners: list[Listener] = field(default_factory=list)  # called after a terminal state
     progress_listeners: list[ProgressListener] = field(default_factory=list)  # after a store
+    # job id -> the replica whose claim this runner follows (claimed_by of its row)
+    _owners: dict[uuid.UUID, str | None] = field(default_factory=dict, init=False)
 
     async def run(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
         """Own a PROCESSING job until it ends. `row['comfy_job_id']` set means the job
@@ -95,6 +105,19 @@ class JobRunner:
         structlog.contextvars.bind_contextvars(
             job_id=str(job_id), prompt_id=prompt_id_for(job_id, row["attempts"])
         )
+        self._owners[job_id] = row.get("claimed_by")
+        try:
+            await self._outcome(kind, row, worker)
+        except DatabaseGone as exc:
+            # Said once, here: the row stays PROCESSING with its prompt id, and when the
+            # lease expires a replica adopts it and follows the prompt on its worker.
+            log.error("%s; giving up: the job is left for lease recovery", exc)
+        finally:
+            self._owners.pop(job_id, None)
+            self.workers.release(worker, str(job_id))
+
+    async def _outcome(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
+        job_id = row["id"]
         try:
             await self._run(kind, row, worker)
         except JobFailed as exc:
@@ -126,16 +149,24 @@ class JobRunner:
             await stalled(self, kind, row, worker, exc)
         except ComfyError as exc:
             await self._end(kind, job_id, "failed", error_message=f"worker error: {exc}")
-        finally:
-            self.workers.release(worker, str(job_id))
+
+    async def _write(
+        self, what: str, job_id: uuid.UUID, write: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        """One of this job's writes, retried through a database outage (in order: the
+        runner awaits each before the next)."""
+        return await retrying(
+            self.pool, write, what=f"{what} of job {job_id}", bound=self.config.db_retry_seconds
+        )
 
     async def _run(self, kind: OutputType, row: asyncpg.Record, worker: Worker) -> None:
         template = self.templates.get(row["workflow_name"], row.get("template_version"))
         if template is None:
             raise JobFailed(f"unknown workflow {row['workflow_name']!r}")
         prompt_id = prompt_id_for(row["id"], row["attempts"])
-        async with self.pool.acquire() as conn:
-            weights = await load_node_stats(conn, template.name)
+        weights = await self._write(
+            "reading the node timings", row["id"], lambda conn: load_node_stats(conn, template.name)
+        )
         model = ProgressModel(template.graph, weights)
         client = worker.client
         stall = template.stall_seconds or self.config.stall_seconds
@@ -145,10 +176,13 @@ class JobRunner:
             )
         else:
             graph = bind(template, row["parameters"], await self._upload_inputs(row, client))
-            async with self.pool.acquire() as conn:  # recorded before submitting
-                await update_job(
+            await self._write(  # recorded before submitting
+                "recording the prompt id",
+                row["id"],
+                lambda conn: update_job(
                     conn, kind, row["id"], comfy_job_id=prompt_id, comfy_url=worker.url
-                )
+                ),
+            )
             context = client.submit_and_watch(
                 graph, prompt_id=prompt_id, timeout=self.config.job_timeout, stall_after=stall
             )
@@ -173,8 +207,9 @@ class JobRunner:
         )
         if done is None:
             return
-        try:
-            async with self.pool.acquire() as conn:
+
+        async def account(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():  # all or nothing, so a retry counts nothing twice
                 await record_node_stats(conn, template.name, model.durations, seconds)
                 if cost is not None:
                     await record_cost(
@@ -193,6 +228,11 @@ class JobRunner:
                         api_latency_ms=int(seconds * 1000),
                         metadata={"worker": worker.url},
                     )
+
+        try:
+            await self._write("recording the cost", row["id"], account)
+        except DatabaseGone as exc:  # the job itself is complete: only its accounting is lost
+            log.error("%s; giving up: its cost and node timings are not recorded", exc)
         finally:  # listeners see a completed job whose cost row is already written
             await self._notify(kind, done)
 
@@ -287,15 +327,20 @@ class JobRunner:
         is no longer PROCESSING (cancelled), after which nothing more is said."""
         stored: float | None = model.percent
         if persist:
-            async with self.pool.acquire() as conn:
-                stored = await set_progress(conn, kind, row["id"], model.percent)
-            if stored is None:
-                return False
-            for progress_listener in self.progress_listeners:
-                try:
-                    await progress_listener(kind, row, stored)
-                except Exception:
-                    log.exception("progress listener failed for job %s", row["id"])
+            try:
+                async with self.pool.acquire() as conn:
+                    stored = await set_progress(conn, kind, row["id"], model.percent)
+            except Exception as exc:
+                # Not retried: the next tick stores a newer value, and waiting here would
+                # hold up the worker's messages. The final transition is retried.
+                if not database_down(exc):
+                    raise
+                log.info("job %s: progress not stored (database unreachable)", row["id"])
+                stored = model.percent
+            else:
+                if stored is None:
+                    return False
+                await self._progressed(kind, row, stored)
         assert stored is not None
         node = model.current_node
         value, maximum = node_value or (None, None)
@@ -312,6 +357,13 @@ class JobRunner:
             session_id=row["session_id"],
         )
         return True
+
+    async def _progressed(self, kind: OutputType, row: asyncpg.Record, stored: float) -> None:
+        for progress_listener in self.progress_listeners:
+            try:
+                await progress_listener(kind, row, stored)
+            except Exception:
+                log.exception("progress listener failed for job %s", row["id"])
 
     async def _lost(
         self, kind: OutputType, row: asyncpg.Record, worker: Worker, exc: ComfyError
@@ -340,14 +392,33 @@ class JobRunner:
     ) -> asyncpg.Record | None:
         """The guarded final transition, then its event (after commit) and, unless the
         caller will do it itself (`notify=False`), the listeners."""
+        tries = 0
+
+        async def move(conn: asyncpg.Connection) -> asyncpg.Record:
+            nonlocal tries
+            tries += 1
+            return await transition(
+                conn, kind, job_id, target, expect_from=("processing",), **columns
+            )
+
         try:
-            async with self.pool.acquire() as conn:
-                row = await transition(
-                    conn, kind, job_id, target, expect_from=("processing",), **columns
-                )
+            row = await self._write(f"moving to {target}", job_id, move)
         except (IllegalTransition, NotFound) as exc:
-            log.info("job %s not moved to %s: %s", job_id, target, exc)
-            return None
+            moved = None
+            if tries > 1 and isinstance(exc, IllegalTransition) and exc.current == target:
+                # A retry: the try before may have committed, its reply lost with the
+                # connection. Then the move is ours and its event and listeners are due;
+                # unless another replica adopted the job meanwhile and moved it itself.
+                moved = await self._write(
+                    "reading the moved row", job_id, lambda conn: get_job(conn, kind, job_id)
+                )
+                if moved is not None and target != "pending":  # pending clears claimed_by
+                    if moved["claimed_by"] != self._owners.get(job_id):
+                        moved = None
+            if moved is None:
+                log.info("job %s not moved to %s: %s", job_id, target, exc)
+                return None
+            row = moved
         await self.events.status(kind.value, row)
         if notify:
             await self._notify(kind, row)

@@ -77,7 +77,10 @@ class ComfyRuntime:
             store=store,
             events=JobEvents(publish),
             config=RunnerConfig(
-                job_timeout=job_timeout, max_attempts=max_attempts, stall_seconds=stall_seconds
+                job_timeout=job_timeout,
+                max_attempts=max_attempts,
+                stall_seconds=stall_seconds,
+                db_retry_seconds=lease_s,  # past its lease, another replica may own a job
             ),
         )
         dispatcher = Dispatcher(

@@ -1,10 +1,11 @@
 """One owner for every long-running loop of a replica (dispatch, leases, worker health,
 the websocket connection log).
 
-A loop that raises is logged with its traceback and started again after a backoff
-that doubles up to a ceiling; restarts are counted (for /metrics) and a loop that
-keeps failing is reported (for /readyz). A loop that returns has finished its work and
-is not restarted. Closing the supervisor cancels every loop and waits for it.
+A loop that raises is logged with its traceback (a database outage: one line) and
+started again after a backoff that doubles up to a ceiling; restarts are counted (for
+/metrics) and a loop that keeps failing is reported (for /readyz). A loop that returns
+has finished its work and is not restarted. Closing the supervisor cancels every loop
+and waits for it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from comfygraph.db.unreachable import database_down
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,11 @@ class Supervisor:
                     self.backoff_max,
                     self.backoff_initial * 2 ** (state.failures_in_a_row - 1),
                 )
-                log.exception("loop %s failed; restarting in %.1f s", name, delay)
+                if database_down(exc):  # an outage, not a bug: one line, no traceback
+                    log.warning("loop %s: database unreachable (%s); restarting in %.1f s",
+                                name, state.last_error, delay)  # fmt: skip
+                else:
+                    log.exception("loop %s failed; restarting in %.1f s", name, delay)
                 await asyncio.sleep(delay)
             else:
                 state.failures_in_a_row, state.last_error = 0, None
