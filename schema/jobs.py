@@ -205,8 +205,8 @@ def job_output(item: Any) -> JobOutput | None:
         filename=str(item.get("filename") or url.rsplit("/", 1)[-1]),
         mime_type=_text(pick("mimeType", "mime_type")),
         node=_text(item.get("node")),
-        width=_number(item.get("width"), int),
-        height=_number(item.get("height"), int),
+        width=_dimension(item.get("width")),
+        height=_dimension(item.get("height")),
         duration_seconds=_number(pick("durationSeconds", "duration_seconds"), float),
         size_bytes=_number(pick("sizeBytes", "size_bytes"), float),
     )
@@ -214,6 +214,13 @@ def job_output(item: Any) -> JobOutput | None:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _dimension(value: Any) -> int | None:
+    """A pixel size, or None when it is not one GraphQL's Int can carry (a stored output
+    written by something else, e.g. 2**40): unusable, not an internal error."""
+    number = _number(value, int)
+    return number if number is not None and 0 <= number < 2**31 else None
 
 
 def _number(value: Any, cast: type[int] | type[float]) -> Any:

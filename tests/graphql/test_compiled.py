@@ -763,3 +763,22 @@ def test_a_failed_field_does_not_cancel_what_its_siblings_share(
         assert b.status_code == 200 and body["data"]["session"] is None
         assert body["data"]["job"]["owner"]["id"] == gid("User", alice)
         assert body["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+
+
+def test_an_output_size_int_cannot_carry_is_null_not_an_internal_error(
+    clients: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """A stored output with width 2**40 (written by something else) reads as width null,
+    on both paths, instead of failing the whole feed with INTERNAL_SERVER_ERROR."""
+    query = (
+        "{ jobs(first: 100) { edges { node { ... on GenerationJob { outputs { url width } } } } } }"
+    )
+    compiled, interpreted = clients["admin"]
+    a = compiled.post("/graphql", json={"query": query})
+    assert a.content == interpreted.post("/graphql", json={"query": query}).content
+    body = a.json()
+    assert "errors" not in body, body["errors"][:1]
+    from comfygraph.schema.jobs import job_output
+
+    big = job_output({"kind": "image", "url": "http://f/big.png", "width": 2**40, "height": 9})
+    assert big is not None and big.width is None and big.height == 9
