@@ -69,7 +69,10 @@ def _cost(counter: StatementCounter, client: GraphQLClient, first: int) -> int:
 def test_statement_count_does_not_grow_with_the_page(counted) -> None:  # type: ignore[no-untyped-def]
     counter, client = counted
     _cost(counter, client, 5)  # warm: statement caches, type introspection
-    small, large = _cost(counter, client, 20), _cost(counter, client, 100)
+    # The proxy also sees the app's background loops (webhook and dispatch polls) and
+    # an expired viewer-cache lookup: they only add, so the least of three is the page's.
+    small = min(_cost(counter, client, 20) for _ in range(3))
+    large = min(_cost(counter, client, 100) for _ in range(3))
     print(f"SQL statements for a page of 20: {small}, of 100: {large}")
     # The feed, the owners, the sessions (whose owners are cached already), the queue
     # positions: one statement each, whatever the page size.
