@@ -18,6 +18,7 @@ from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import load_templates
 from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
+from comfygraph.server.access_log import AccessLog
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
 from comfygraph.server.embedded_watch import watch_embedded
@@ -197,6 +198,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         middleware=[
             *asgi_middleware(tracing),
             Middleware(RequestId),
+            *([Middleware(AccessLog)] if settings.access_log else []),  # inside: the id is bound
             Middleware(metrics.middleware),
             Middleware(
                 BodyLimit,

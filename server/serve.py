@@ -68,6 +68,8 @@ def serve_forever(
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
         assets = settings.graphiql_assets_dir
         print(banner(f"http://{host}:{port}", user, workers_text, assets), flush=True)
+    if access_log:  # our structured line (server/access_log.py), not uvicorn's text one
+        settings = settings.model_copy(update={"access_log": True})
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
     uv: dict[str, Any] = dict(
@@ -78,8 +80,9 @@ def serve_forever(
         ws_per_message_deflate=False,
         proxy_headers=True,
         log_level="info",
-        # A line per request costs ~1% of the CPU of a feed request: on when asked for.
-        access_log=access_log,
+        # A line per request costs ~1% of the CPU of a feed request: on when asked for,
+        # and then written by the app as a structured line (ACCESS_LOG / --access-log).
+        access_log=False,
         log_config=None,  # uvicorn's loggers propagate to the structured root handler
     )
     if workers > 1:

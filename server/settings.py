@@ -176,8 +176,10 @@ class Settings(BaseSettings):
     compiled_queries: bool = True
     #: asyncpg's session reset on every pool release (off: no round trip; db/pool.py)
     db_pool_full_reset: bool = False
-    #: only documents registered with `comfygraph persist` run over HTTP (allow-list)
+    #: only documents registered with `comfygraph persist` run (HTTP, websockets, SSE)
     persisted_queries_only: bool = False
+    #: one structured log line per HTTP request (server/access_log.py; `serve --access-log`)
+    access_log: bool = False
     # Abuse limits (issue 11): what one request may cost before anything runs.
     #: a GraphQL document longer than this (bytes) is refused before it is parsed
     max_document_bytes: int = Field(default=64 * 1024, ge=1024)
