@@ -29,6 +29,7 @@ from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.metrics_graphql import GraphQLTiming
 from comfygraph.server.realtime.sse import SSE_PATH, SseEndpoint
+from comfygraph.server.realtime.wire import CaptureSend
 from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -196,6 +197,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
         middleware=[
+            Middleware(CaptureSend),  # outermost: websocket deliveries write frames directly
             *asgi_middleware(tracing),
             Middleware(RequestId),
             *([Middleware(AccessLog)] if settings.access_log else []),  # inside: the id is bound
