@@ -18,6 +18,7 @@ from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import load_templates
 from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
+from comfygraph.server import gc_tuning
 from comfygraph.server.access_log import AccessLog
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
@@ -171,6 +172,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)
+            gc_tuning.apply(settings.gc_thresholds, settings.gc_freeze_at_start)
             yield
 
     templates = load_templates(settings.workflows_dir)

@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from comfygraph.server import gc_tuning
 from comfygraph.server.database import check_reachable, resolve_dsn
 from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.ports import check_port_free
@@ -24,6 +25,17 @@ def exit_on_sigterm() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, leave)
+
+
+def with_gc_defaults(settings: Settings) -> Settings:
+    """The measured GC policy (server/gc_tuning.py) unless the environment chose one."""
+    chosen = settings.model_fields_set
+    update: dict[str, Any] = {}
+    if "gc_thresholds" not in chosen:
+        update["gc_thresholds"] = gc_tuning.SERVE_THRESHOLDS
+    if "gc_freeze_at_start" not in chosen:
+        update["gc_freeze_at_start"] = gc_tuning.SERVE_FREEZE
+    return settings.model_copy(update=update) if update else settings
 
 
 def for_worker_processes(settings: Settings, dsn: str) -> Settings:
@@ -68,6 +80,7 @@ def serve_forever(
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
         assets = settings.graphiql_assets_dir
         print(banner(f"http://{host}:{port}", user, workers_text, assets), flush=True)
+    settings = with_gc_defaults(settings)
     if access_log:  # our structured line (server/access_log.py), not uvicorn's text one
         settings = settings.model_copy(update={"access_log": True})
     if settings.public_base_url is None:
