@@ -387,7 +387,7 @@ async def gc_totals(server: subprocess.Popen[bytes], port: int) -> dict[str, Any
 async def compare_gc(args: argparse.Namespace, dsn: str, data_dir: Path, token: str) -> None:
     """One server per (path, GC policy); reps interleave every server."""
     body = orjson.dumps({"query": QUERY, "variables": {"first": 20}})
-    data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     servers: dict[tuple[str, str], tuple[int, subprocess.Popen[bytes]]] = {}
     for path, compiled in (("compiled", True), ("interpreted", False)):
         for name, policy in GC_POLICIES.items():
