@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,20 @@ def test_a_request_logs_one_structured_line(
 
 
 def _wait_for(out: io.StringIO, done: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
-    import time
+    """The access lines once `done(lines)` holds, woken by each record the server logs."""
+    changed = threading.Condition()
 
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = _access_lines(out)
-        if done(lines) or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.01)
+    class Wake(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            with changed:
+                changed.notify_all()
+
+    root = logging.getLogger()
+    wake = Wake()
+    root.addHandler(wake)  # after the JSON handler: its line is written when we wake
+    try:
+        with changed:
+            changed.wait_for(lambda: done(_access_lines(out)), timeout)
+    finally:
+        root.removeHandler(wake)
+    return _access_lines(out)
