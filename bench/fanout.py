@@ -55,7 +55,7 @@ from comfygraph.db.users import create_user
 from tests.dbutil import create_database, drop_database
 from tests.servers import free_port
 
-SECRET = "bench-secret-0123456789abcdef"
+SECRET = "bench-secret-0123456789abcdef-0123456789"  # JWT_SECRET needs 32+ bytes
 QUERY = """subscription($id: ID!) { jobProgress(id: $id) {
   status progress node nodeProgress { value max } etaSeconds previewUrl
   job { ... on GenerationJob { id status progress workflowName } } } }"""
