@@ -19,6 +19,18 @@ Reported: deliveries/s, latency p50/p99/max, server CPU, and the server's RSS gr
 per idle subscription (connected, subscribed, first state received, no ticks).
 --no-share starts the server with WS_SHARE_STREAMS=false (one execution per subscriber).
 --pin puts the server alone on CPU 0 and the load and ticks on CPU 1 (2-vCPU machine).
+
+Measured (issue 14, `--scenario b a10 --seconds 5`, 2 vCPUs shared with other test runs,
+so read CPU per delivery = server CPU / deliveries, which load moves least):
+  b, before (every delivery through the ASGI send): 24,870 deliveries/s, p50 127 ms,
+    p99 273 ms, server CPU 79%: 32 us per delivery; idle 32.6 KB/subscription.
+  b, after (server/realtime/wire.py: one frame per event and operation id, written
+    straight to the socket): 24,824/s, p50 55 ms, p99 119 ms, CPU 54%: 22 us per
+    delivery; idle 33.4 KB/subscription (unchanged). A second, busier round: 39 us
+    before (it fell behind: 12,840/s) vs 20-22 us after, with or without the GC policy.
+  a10 saturated on this busy machine before and after (5,320 and 6,969 of 10,000/s;
+    server CPU 59% and 64%): there the cost is the 1,000 executions per second (one per
+    job and tick), not the deliveries.
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ from comfygraph.db.users import create_user
 from tests.dbutil import create_database, drop_database
 from tests.servers import free_port
 
-SECRET = "bench-secret-0123456789abcdef"
+SECRET = "bench-secret-0123456789abcdef-0123456789"  # JWT_SECRET needs 32+ bytes
 QUERY = """subscription($id: ID!) { jobProgress(id: $id) {
   status progress node nodeProgress { value max } etaSeconds previewUrl
   job { ... on GenerationJob { id status progress workflowName } } } }"""

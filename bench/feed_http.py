@@ -17,6 +17,14 @@ latency one request at a time (p50/p99), then CONCURRENCY connections for SECOND
 (req/s, p50/p99 under load, and how evenly the connections were served). The floor:
 the same statements (db.feed.job_page, db.users.users_by_ids) on one asyncpg
 connection. The machine may be noisy: compare the ratios within one run.
+
+    python bench/feed_http.py --gc [--rows 100000 --runs 500 --seconds 4 --reps 2]
+
+instead compares GC policies (server/gc_tuning.py): one server per (GC_THRESHOLDS,
+GC_FREEZE_AT_START) in GC_POLICIES, on both paths, `jobs(first: 20)` only, and prints
+the same figures per policy, plus the median and the worst per-rep ratio to the
+interpreter's default (700,10,10, no freeze). docs/gc.md has the figures behind
+`serve`'s choice.
 """
 
 from __future__ import annotations
@@ -24,15 +32,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import orjson
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,12 +104,29 @@ async def prepare(dsn: str, rows: int, users: int) -> uuid.UUID:
         await conn.close()
 
 
+#: name -> (GC_THRESHOLDS, GC_FREEZE_AT_START) compared by --gc
+GC_POLICIES = {
+    "700,10,10": ("700,10,10", "false"),  # the interpreter's default
+    "700,10,10+freeze": ("700,10,10", "true"),
+    "10000,10,10+freeze": ("10000,10,10", "true"),
+    "10000,20,100+freeze": ("10000,20,100", "true"),
+    "50000,20,100+freeze": ("50000,20,100", "true"),
+}
+
+
 def start_server(
-    dsn: str, port: int, data_dir: Path, *, compiled: bool = True
-) -> subprocess.Popen[bytes]:
+    dsn: str, port: int, data_dir: Path, *, compiled: bool = True,
+    gc: tuple[str, str] | None = None,
+) -> subprocess.Popen[bytes]:  # fmt: skip
     env = {**os.environ, "DATABASE_URL": dsn, "JWT_SECRET": SECRET,
            "COMFYGRAPH_DATA_DIR": str(data_dir),
            "COMPILED_QUERIES": "true" if compiled else "false"}  # fmt: skip
+    if gc is not None:  # timed collections (bench/gc_probe.py)
+        env["GC_THRESHOLDS"], env["GC_FREEZE_AT_START"] = gc
+        env["GC_PROBE_OUT"] = str(data_dir / f"gc-{port}.json")
+        env["DB_POOL_MAX"] = "4"  # ten servers at once on a shared PostgreSQL
+        probe = [sys.executable, "bench/gc_probe.py", str(port)]
+        return subprocess.Popen(probe, cwd=ROOT, env=env)
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.factory:app_from_env", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
@@ -185,6 +213,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--gc", action="store_true", help="compare GC policies instead")
     args = parser.parse_args()
 
     data_dir = ROOT / ".data" / "bench"
@@ -252,6 +281,9 @@ async def main() -> None:
     await conn.close()
 
     token = issue_token(SECRET, hot, ttl=3600)
+    if args.gc:
+        await compare_gc(args, dsn, data_dir, token)
+        return
     documents = {"jobs": QUERY, "imageJobs": IMAGE_QUERY}
     sides = {"compiled": True, "interpreted": False}
     servers = {}
@@ -287,9 +319,6 @@ async def main() -> None:
             server.terminate()
             server.wait(10)
 
-    def med(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
     print(f"\npage of 20 for the user owning the most of {args.rows:,} jobs; "
           f"median of {args.reps} interleaved reps; {args.concurrency} connections")  # fmt: skip
     header = (f"{'page':9} {'target':11} {'p50@1':>8} {'p99@1':>8} {'req/s':>7} "
@@ -308,6 +337,94 @@ async def main() -> None:
             f"{doc:9} compiled / interpreted req/s: {c / i:.2f}x; compiled p50@1 / floor "
             f"p50: {med(results[(doc, 'compiled')]['p50@1']) / percentile(floor, 50):.2f}x"
         )
+
+
+def med(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+async def measure(port: int, body: bytes, token: str, args: argparse.Namespace, doc: str,
+                  server: subprocess.Popen[bytes]) -> dict[str, float]:  # fmt: skip
+    """Latency at 1 connection, then load; `cpu` is the server's CPU ms per request
+    under load (less hostage to a busy machine than wall-clock figures)."""
+    clients = [await RawHTTP(port, body, token).open() for _ in range(args.concurrency)]
+    page = orjson.loads(await clients[0].post())
+    assert "errors" not in page and len(page["data"][doc]["edges"]) == 20, page
+    one = await time_async(clients[0].post, runs=args.runs, warmup=100)
+    process = psutil.Process(server.pid)
+    gc_before = await gc_totals(server, port)
+    before = process.cpu_times()
+    load = await under_load(clients, args.seconds)
+    after = process.cpu_times()
+    gc_after = await gc_totals(server, port)
+    for client in clients:
+        client.close()
+    spent = (after.user + after.system) - (before.user + before.system)
+    requests = load["rps"] * args.seconds
+    gc_figures = {
+        "gc_ms": (gc_after["seconds"] - gc_before["seconds"]) * 1000 / requests,
+        "gen2": (gc_after["collections"][2] - gc_before["collections"][2]) * 1000 / requests,
+        "pause": gc_after["max_pause_ms"],
+    }
+    return {"p50@1": percentile(one, 50), "p99@1": percentile(one, 99), **load,
+            "cpu": spent * 1000 / requests, **gc_figures}  # fmt: skip
+
+
+async def gc_totals(server: subprocess.Popen[bytes], port: int) -> dict[str, Any]:
+    """The probe's totals so far (SIGUSR1 makes it write them)."""
+    out = ROOT / ".data" / "bench" / f"gc-{port}.json"
+    out.unlink(missing_ok=True)
+    server.send_signal(signal.SIGUSR1)
+    for _ in range(500):
+        if out.exists() and out.stat().st_size:
+            return orjson.loads(out.read_bytes())  # type: ignore[no-any-return]
+        await asyncio.sleep(0.01)
+    raise TimeoutError("the GC probe did not answer")
+
+
+async def compare_gc(args: argparse.Namespace, dsn: str, data_dir: Path, token: str) -> None:
+    """One server per (path, GC policy); reps interleave every server."""
+    body = orjson.dumps({"query": QUERY, "variables": {"first": 20}})
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    servers: dict[tuple[str, str], tuple[int, subprocess.Popen[bytes]]] = {}
+    for path, compiled in (("compiled", True), ("interpreted", False)):
+        for name, policy in GC_POLICIES.items():
+            port = free_port()
+            servers[(path, name)] = (
+                port, start_server(dsn, port, data_dir, compiled=compiled, gc=policy)
+            )  # fmt: skip
+    results: dict[tuple[str, str], dict[str, list[float]]] = {}
+    try:
+        for port, _ in servers.values():
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
+                await wait_ready(probe)
+        for rep in range(args.reps):
+            for key, (port, server) in servers.items():
+                got = await measure(port, body, token, args, "jobs", server)
+                for k, v in got.items():
+                    results.setdefault(key, {}).setdefault(k, []).append(v)
+                print(f"rep {rep + 1} {key[0]:11} {key[1]:20} p50@1 {got['p50@1']:.2f} ms "
+                      f"{got['rps']:,.0f} req/s p99@{args.concurrency} {got['p99']:.1f} ms "
+                      f"cpu {got['cpu']:.2f} ms/req gc {got['gc_ms']:.3f} ms/req "
+                      f"max pause {got['pause']:.1f} ms", flush=True)  # fmt: skip
+    finally:
+        for _, server in servers.values():
+            server.terminate()
+            server.wait(10)
+    print(f"\njobs(first: 20), {args.rows:,} rows; median of {args.reps} interleaved reps; "
+          f"{args.concurrency} connections; ratios against 700,10,10 without freeze")  # fmt: skip
+    print(f"{'path':11} {'gc policy':20} {'p50@1':>7} {'p99@1':>7} {'req/s':>7} "
+          f"{'p50@N':>7} {'p99@N':>7} {'cpu/req':>7} {'gc/req':>7} {'gen2/1k':>7} "
+          f"{'pause':>6} {'req/s x':>8} {'p99@N x':>8}")  # fmt: skip
+    for (path, name), r in results.items():
+        m = {k: med(v) for k, v in r.items()}
+        base = {k: med(v) for k, v in results[(path, "700,10,10")].items()}
+        print(f"{path:11} {name:20} {m['p50@1']:7.2f} {m['p99@1']:7.2f} {m['rps']:7,.0f} "
+              f"{m['p50']:7.2f} {m['p99']:7.2f} {m['cpu']:7.2f} {m['gc_ms']:7.3f} "
+              f"{m['gen2']:7.2f} {m['pause']:6.1f} {m['rps'] / base['rps']:7.2f}x "
+              f"{m['p99'] / base['p99']:7.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

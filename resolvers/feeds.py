@@ -21,6 +21,7 @@ from comfygraph.schema.pagination import (
     CursorCodec,
     CursorKind,
     Edge,
+    LazyCursor,
     PageInfo,
     page_size,
 )
@@ -51,8 +52,8 @@ class Feeds:
                 columns=READ_COLUMNS,
             )
         edges = [
-            Edge(cursor=self._cursor(CursorKind.JOBS, r["created_at"], r["id"]),
-                 node=job_from_row(Kind(r["kind"]), r))
+            Edge(node=job_from_row(Kind(r["kind"]), r),
+                 position=self._cursor(CursorKind.JOBS, r["created_at"], r["id"]))
             for r in page.rows
         ]  # fmt: skip
         return Connection(
@@ -87,15 +88,15 @@ class Feeds:
                 conn, user_id=owner, first=size, after=position, statuses=statuses, active=active
             )
         edges = [
-            Edge(cursor=self._cursor(CursorKind.SESSIONS, r["created_at"], r["id"]),
-                 node=session_from_row(r))
+            Edge(node=session_from_row(r),
+                 position=self._cursor(CursorKind.SESSIONS, r["created_at"], r["id"]))
             for r in rows
         ]  # fmt: skip
         count = partial(self._session_count, owner, statuses, active)
         return Connection(edges=edges, page_info=_page_info(edges, has_next, after), count=count)
 
-    def _cursor(self, kind: CursorKind, created_at: datetime, row_id: uuid.UUID) -> str:
-        return self.cursors.encode(kind, created_at, row_id)
+    def _cursor(self, kind: CursorKind, created_at: datetime, row_id: uuid.UUID) -> LazyCursor:
+        return LazyCursor(self.cursors, kind, created_at, row_id)  # signed if it is read
 
     async def _job_count(self, query: JobQuery) -> int:
         async with self.db.acquire() as conn:
@@ -116,7 +117,7 @@ def _page_info(edges: Sequence[Edge[NodeT]], has_next: bool, after: str | None) 
     # Forward paging only: "a previous page exists" is approximated by "we came from a cursor".
     return PageInfo(
         has_next_page=has_next,
-        end_cursor=edges[-1].cursor if edges else None,
         has_previous_page=after is not None,
-        start_cursor=edges[0].cursor if edges else None,
+        start=edges[0].position if edges else None,
+        end=edges[-1].position if edges else None,  # the same (once signed) as the edge's
     )

@@ -5,12 +5,17 @@ that a tampered cursor, one minted by another server, or one of another kind of
 connection is refused with BAD_CURSOR instead of reaching the database:
 
     urlsafe-base64( version:1 | kind:1 | created_at µs since epoch:8 | id:16 | mac:12 )
+
+Signing is lazy (LazyCursor): an edge's cursor is signed only when `cursor` is selected
+or it is the page's start/endCursor, once, as the compiled path does (a feed page that
+asks only for endCursor signs one cursor, not twenty).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -19,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
@@ -31,18 +36,52 @@ DEFAULT_PAGE = 20
 NodeT = TypeVar("NodeT")
 
 
+class LazyCursor:
+    """A row's cursor, signed the first time it is read."""
+
+    __slots__ = ("_codec", "_created_at", "_kind", "_row_id", "_value")
+
+    def __init__(
+        self, codec: CursorCodec, kind: CursorKind, created_at: datetime, row_id: uuid.UUID
+    ) -> None:
+        self._codec, self._kind, self._created_at, self._row_id = codec, kind, created_at, row_id
+        self._value: str | None = None
+
+    @property
+    def value(self) -> str:
+        if self._value is None:
+            self._value = self._codec.encode(self._kind, self._created_at, self._row_id)
+        return self._value
+
+
+def _end_cursor(root: PageInfo) -> str | None:
+    return None if root.end is None else root.end.value
+
+
+def _start_cursor(root: PageInfo) -> str | None:
+    return None if root.start is None else root.start.value
+
+
+def _edge_cursor(root: Edge[Any]) -> str:
+    return root.position.value
+
+
+# Resolved fields declared in the schema's field order (a method would move to the end).
 @strawberry.type
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
-    has_previous_page: bool
-    start_cursor: str | None
+    end_cursor: str | None = strawberry.field(resolver=_end_cursor)
+    has_previous_page: bool = False
+    start_cursor: str | None = strawberry.field(resolver=_start_cursor)
+    start: strawberry.Private[LazyCursor | None] = None
+    end: strawberry.Private[LazyCursor | None] = None
 
 
 @strawberry.type
 class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
+    cursor: str = strawberry.field(resolver=_edge_cursor)
+    node: NodeT = strawberry.field()
+    position: strawberry.Private[LazyCursor] = dataclasses.field()
 
 
 @strawberry.type
@@ -83,8 +122,11 @@ class CursorCodec:
 
     def __init__(self, secret: str) -> None:
         self._key = hmac.digest(secret.encode(), b"comfygraph cursor v1", hashlib.sha256)
+        #: cursors signed so far (how lazy signing is seen to work)
+        self.signed = 0
 
     def encode(self, kind: CursorKind, created_at: datetime, row_id: uuid.UUID) -> str:
+        self.signed += 1
         micros = (created_at - _EPOCH) // _MICROSECOND
         body = _LAYOUT.pack(_VERSION, kind.value, micros, row_id.bytes)
         mac = hmac.digest(self._key, body, hashlib.sha256)[:_MAC_BYTES]

@@ -18,6 +18,8 @@ from comfygraph.bus import EventBus
 from comfygraph.comfy.templates import load_templates
 from comfygraph.db.migrate import apply_migrations
 from comfygraph.db.pool import create_pool
+from comfygraph.server import gc_tuning
+from comfygraph.server.access_log import AccessLog
 from comfygraph.server.body_limit import BodyLimit
 from comfygraph.server.database import resolve_dsn
 from comfygraph.server.embedded_watch import watch_embedded
@@ -28,6 +30,7 @@ from comfygraph.server.health import healthz, readyz
 from comfygraph.server.metrics import Metrics
 from comfygraph.server.metrics_graphql import GraphQLTiming
 from comfygraph.server.realtime.sse import SSE_PATH, SseEndpoint
+from comfygraph.server.realtime.wire import CaptureSend
 from comfygraph.server.request_id import RequestId
 from comfygraph.server.settings import Settings
 from comfygraph.server.state import AppState
@@ -169,6 +172,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             await comfy.start()
             stack.push_async_callback(comfy.aclose)
             app.state.comfygraph = AppState(settings, target, services, supervisor)
+            gc_tuning.apply(settings.gc_thresholds, settings.gc_freeze_at_start)
             yield
 
     templates = load_templates(settings.workflows_dir)
@@ -195,8 +199,10 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
         lifespan=lifespan,
         # An upload plus room for the rest of a multipart request.
         middleware=[
+            Middleware(CaptureSend),  # outermost: websocket deliveries write frames directly
             *asgi_middleware(tracing),
             Middleware(RequestId),
+            *([Middleware(AccessLog)] if settings.access_log else []),  # inside: the id is bound
             Middleware(metrics.middleware),
             Middleware(
                 BodyLimit,

@@ -75,7 +75,7 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     demo: bool = typer.Option(False, help="Embedded everything plus an emulator worker."),
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
-    access_log: bool = typer.Option(False, help="Log a line per request (uvicorn's access log)."),
+    access_log: bool = typer.Option(False, help="A structured log line per request."),
 ) -> None:
     """Run the API server (uvicorn)."""
     from comfygraph.server.logs import configure_logging

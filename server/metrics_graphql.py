@@ -14,6 +14,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Histogram
 from strawberry.extensions import SchemaExtension
 
+from comfygraph.server.access_log import note_operation
+
 MAX_NAMES = 200
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -43,6 +45,7 @@ class OperationTimer(SchemaExtension):
         start = time.perf_counter()
         yield
         ec = self.execution_context
+        note_operation(ec.operation_name)
         request: Any = getattr(ec.context, "request", None)
         app = getattr(request, "app", None) if request is not None else None
         timing = getattr(getattr(app, "state", None), "graphql_timing", None)

@@ -9,8 +9,8 @@ other (by the same cached parse/validation), so the hash never bypasses a rule.
 
 With `only` (PERSISTED_QUERIES_ONLY) nothing registers itself: a hash or a text runs
 only if `comfygraph persist` stored it (table persisted_queries; found ones are then
-remembered here), anything else is PERSISTED_QUERY_NOT_ALLOWED. HTTP only: websocket
-subscriptions are not checked against the list."""
+remembered here), anything else is PERSISTED_QUERY_NOT_ALLOWED. The same rules hold on
+websockets (server/realtime/protocols.py) and SSE (server/realtime/sse.py)."""
 
 from __future__ import annotations
 

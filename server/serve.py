@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from comfygraph.db.embedded import EmbeddedPostgresError, restart_embedded
+from comfygraph.server import gc_tuning
 from comfygraph.server.database import check_reachable, resolve_dsn
 from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.ports import check_port_free
@@ -53,6 +54,17 @@ class EmbeddedWatcher:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=30)  # a restart under way finishes first
+
+
+def with_gc_defaults(settings: Settings) -> Settings:
+    """The measured GC policy (server/gc_tuning.py) unless the environment chose one."""
+    chosen = settings.model_fields_set
+    update: dict[str, Any] = {}
+    if "gc_thresholds" not in chosen:
+        update["gc_thresholds"] = gc_tuning.SERVE_THRESHOLDS
+    if "gc_freeze_at_start" not in chosen:
+        update["gc_freeze_at_start"] = gc_tuning.SERVE_FREEZE
+    return settings.model_copy(update=update) if update else settings
 
 
 def for_worker_processes(settings: Settings, dsn: str) -> Settings:
@@ -97,6 +109,9 @@ def serve_forever(
         workers_text = ", ".join(w.url for w in settings.comfy_workers) or "none yet"
         assets = settings.graphiql_assets_dir
         print(banner(f"http://{host}:{port}", user, workers_text, assets), flush=True)
+    settings = with_gc_defaults(settings)
+    if access_log:  # our structured line (server/access_log.py), not uvicorn's text one
+        settings = settings.model_copy(update={"access_log": True})
     if settings.public_base_url is None:
         settings = settings.model_copy(update={"public_base_url": f"http://{host}:{port}"})
     uv: dict[str, Any] = dict(
@@ -107,8 +122,9 @@ def serve_forever(
         ws_per_message_deflate=False,
         proxy_headers=True,
         log_level="info",
-        # A line per request costs ~1% of the CPU of a feed request: on when asked for.
-        access_log=access_log,
+        # A line per request costs ~1% of the CPU of a feed request: on when asked for,
+        # and then written by the app as a structured line (ACCESS_LOG / --access-log).
+        access_log=False,
         log_config=None,  # uvicorn's loggers propagate to the structured root handler
     )
     if workers > 1:

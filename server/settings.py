@@ -176,8 +176,15 @@ class Settings(BaseSettings):
     compiled_queries: bool = True
     #: asyncpg's session reset on every pool release (off: no round trip; db/pool.py)
     db_pool_full_reset: bool = False
-    #: only documents registered with `comfygraph persist` run over HTTP (allow-list)
+    #: only documents registered with `comfygraph persist` run (HTTP, websockets, SSE)
     persisted_queries_only: bool = False
+    #: one structured log line per HTTP request (server/access_log.py; `serve --access-log`)
+    access_log: bool = False
+    #: gc.set_threshold once started, as "N0,N1,N2" (server/gc_tuning.py; unset: the
+    #: interpreter's, except under `serve`, which uses the measured SERVE_THRESHOLDS)
+    gc_thresholds: Annotated[tuple[int, int, int] | None, NoDecode] = None
+    #: gc.freeze() what start-up built (unset: no, except under `serve`)
+    gc_freeze_at_start: bool = False
     # Abuse limits (issue 11): what one request may cost before anything runs.
     #: a GraphQL document longer than this (bytes) is refused before it is parsed
     max_document_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -253,6 +260,22 @@ class Settings(BaseSettings):
     def _http_hosts(cls, v: Any) -> tuple[str, ...]:
         items = v if isinstance(v, tuple | list) else str(v or "").split(",")
         return tuple(h.strip().lower() for h in items if h.strip())
+
+    @field_validator("gc_thresholds", mode="before")
+    @classmethod
+    def _gc_thresholds(cls, v: Any) -> tuple[int, int, int] | None:
+        if v is None or isinstance(v, tuple | list):
+            return tuple(v) if v is not None else None  # type: ignore[return-value]
+        parts = [p.strip() for p in str(v).split(",") if p.strip()]
+        if not parts:
+            return None
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"expected three integers like 10000,20,100, got {v!r}") from None
+        if len(numbers) != 3 or numbers[0] < 1 or min(numbers) < 0:
+            raise ValueError(f"expected three integers like 10000,20,100, got {v!r}")
+        return (numbers[0], numbers[1], numbers[2])
 
     @field_validator("comfy_workers", mode="before")
     @classmethod

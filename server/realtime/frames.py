@@ -17,6 +17,7 @@ import orjson
 from graphql import GraphQLError
 
 from comfygraph.schema.error_policy import finalize
+from comfygraph.server.realtime.wire import text_frame
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -35,7 +36,7 @@ def _json(value: Any) -> str:
 class Frame:
     """What a stream hands to every subscriber: the same object, shared, read-only."""
 
-    __slots__ = ("errors", "kind", "payload", "transient")
+    __slots__ = ("errors", "kind", "payload", "transient", "wire")
 
     def __init__(
         self,
@@ -50,6 +51,8 @@ class Frame:
         self.errors = errors
         #: a newer frame of the same subscription may replace it while it waits
         self.transient = transient
+        #: the websocket frames made of it, by message prefix (Spelling.wire)
+        self.wire: dict[str, bytes] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -78,6 +81,8 @@ class Frame:
 
 
 COMPLETE = Frame(Kind.COMPLETE)
+#: distinct operation ids whose frame is kept per event (the rest are built each time)
+_WIRE_PREFIXES = 64
 
 
 class Spelling:
@@ -96,6 +101,19 @@ class Spelling:
             self._next = f'{{"type":"data","id":{op},"payload":'
             self._error = f'{{"type":"error","id":{op},"payload":'
             self._complete = f'{{"type":"complete","id":{op}}}'
+
+    def wire(self, frame: Frame) -> bytes:
+        """A `next` frame as one websocket text frame, made once per frame for every
+        subscriber whose messages start the same (same protocol, same operation id)."""
+        made = frame.wire
+        if made is None:
+            made = frame.wire = {}
+        data = made.get(self._next)
+        if data is None:
+            data = text_frame((self._next + frame.payload + "}").encode())
+            if len(made) < _WIRE_PREFIXES:
+                made[self._next] = data
+        return data
 
     def render(self, frame: Frame) -> str:
         if frame.kind is Kind.NEXT:

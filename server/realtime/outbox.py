@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from comfygraph.server.realtime.frames import Frame, Spelling
+from comfygraph.server.realtime.frames import Frame, Kind, Spelling
+from comfygraph.server.realtime.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +158,12 @@ class Outbox:
     then writes what queued up meanwhile, in order, and ends when the queue is empty.
     """
 
-    __slots__ = ("_entries", "_send", "_task", "_transient", "dead", "limit", "sent")
+    __slots__ = ("_entries", "_send", "_task", "_transient", "dead", "limit", "sent", "wire")
 
     def __init__(self, websocket: WebSocket, limit: int) -> None:
         self._send = websocket.send
+        #: the socket itself, for data frames made once per event (wire.py)
+        self.wire = Wire.of(websocket.scope)
         self.limit = limit
         # Made when a writer task is needed (an empty deque alone is 600 bytes).
         self._entries: deque[_Entry] = _NO_ENTRIES
@@ -192,6 +195,14 @@ class Outbox:
         if self.dead:
             return True  # the connection is closing: nothing to keep
         if self._task is None:
+            wire = self.wire
+            if (
+                wire is not None
+                and frame.kind is Kind.NEXT
+                and wire.write(member.spelling.wire(frame))
+            ):
+                self.sent += 1
+                return True
             self._write(member.spelling.render(frame))
             return True
         if frame.transient:

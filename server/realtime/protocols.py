@@ -9,6 +9,11 @@ graphql-ws too, and clear answers to garbage (a frame that is not a JSON object)
 graphql-transport-ws: garbage closes with 4400 (the protocol says so).
 graphql-ws (legacy): garbage gets {"type": "error"} and the socket stays open, as the
 legacy servers did.
+
+Persisted queries work as over HTTP (server/persisted.py): a payload may name its
+document by `extensions.persistedQuery.sha256Hash` instead of (or besides) `query`, and
+with PERSISTED_QUERIES_ONLY only registered documents run; a refusal ends just that
+operation with PERSISTED_QUERY_NOT_FOUND / _NOT_ALLOWED / _HASH_MISMATCH / _INVALID.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 from typing import Any, Protocol, cast
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -26,6 +32,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from comfygraph.resolvers.context import Context
 from comfygraph.schema.errors import ApiError
+from comfygraph.server.persisted import PERSISTED_QUERY_INVALID, PersistedQueries
 from comfygraph.server.realtime.connection import TOO_MANY_SUBSCRIPTIONS, LiveConnection
 from comfygraph.server.realtime.frames import LEGACY_WS, TRANSPORT_WS
 from comfygraph.server.realtime.service import Realtime
@@ -37,6 +44,7 @@ _LEGACY_TYPES = frozenset({"connection_init", "connection_terminate", "start", "
 
 class _View(Protocol):
     realtime: Realtime
+    persisted: PersistedQueries
 
 
 def _connection(handler: Any, protocol: str) -> LiveConnection:
@@ -45,13 +53,35 @@ def _connection(handler: Any, protocol: str) -> LiveConnection:
 
 
 def _subscribe_payload(message: dict[str, Any]) -> dict[str, Any] | None:
-    """The payload of a subscribe/start message when it is well-formed."""
+    """The payload of a subscribe/start message when it is well-formed: a query, or
+    (persisted queries) extensions that may name one."""
     operation_id, payload = message.get("id"), message.get("payload")
     if not isinstance(operation_id, str) or not operation_id or len(operation_id) > 200:
         return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+    if not isinstance(payload, dict):
         return None
-    return payload
+    query = payload.get("query")
+    if isinstance(query, str):
+        return payload
+    if query is None and isinstance(payload.get("extensions"), dict):
+        return payload
+    return None
+
+
+async def _resolve_document(handler: Any, payload: dict[str, Any]) -> list[GraphQLError] | None:
+    """Put the document the payload names into payload["query"] (a hash stands for its
+    text; the allow-list applies), or the errors that refuse it."""
+    view = cast(_View, handler.view)
+    try:
+        query = await view.persisted.resolve_allowed(
+            handler.context.pool, payload.get("query"), payload.get("extensions")
+        )
+    except ApiError as exc:
+        return [exc]
+    if query is None:
+        return [ApiError(PERSISTED_QUERY_INVALID, "a subscribe payload needs a query or a hash")]
+    payload["query"] = query
+    return None
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -97,6 +127,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         limit = self.max_subscriptions_per_connection
         if limit is not None and len(self.operations) + self.live.count >= limit:
             self.live.refuse(operation_id, [_LIMIT])
+            return
+        refused = await _resolve_document(self, payload)
+        if refused is not None:
+            self.live.refuse(operation_id, refused)
             return
         plan = self.live.plan(payload)
         if plan is None:  # not a subscription, or not parseable: strawberry's way
@@ -195,6 +229,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         limit = self.max_subscriptions_per_connection
         if limit is not None and len(self.tasks) + self.live.count >= limit:
             self.live.refuse(operation_id, [_LIMIT])
+            return
+        refused = await _resolve_document(self, payload)
+        if refused is not None:
+            self.live.refuse(operation_id, refused)
             return
         plan = self.live.plan(payload)
         if plan is None:

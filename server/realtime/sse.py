@@ -6,6 +6,8 @@ websockets (streams.py): the same plan, the same per-client audience check, the 
 key, so an SSE client and a websocket client asking the same thing share one execution.
 Queries and mutations run once through the schema: one `next`, then `complete`.
 Sign-in is the request's `Authorization: Bearer …` header, as for plain HTTP.
+Persisted queries too: `extensions.persistedQuery` may name the document, and with
+PERSISTED_QUERIES_ONLY only registered ones run (a refusal is a `next` with the code).
 
 Frames wait in a small bounded queue per response; a progress tick replaces a waiting
 one, and a client too far behind ends with SUBSCRIBER_OVERFLOW, as on a websocket.
@@ -27,7 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from comfygraph.resolvers.context import Context
 from comfygraph.resolvers.subscriptions import audience
 from comfygraph.schema.error_policy import finalize
-from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED
+from comfygraph.schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from comfygraph.server.realtime.frames import Frame, Kind, Spelling
 from comfygraph.server.realtime.live import StreamContext
 from comfygraph.server.realtime.outbox import OVERFLOW, Member, Outbox, State
@@ -147,7 +149,9 @@ class SseEndpoint:
             return _refused(406, BAD_REQUEST, "send Accept: text/event-stream (graphql-sse)")
         params = await _params(request)
         query = params.get("query") if params else None
-        if params is None or not isinstance(query, str):
+        extensions = params.get("extensions") if params else None
+        named = isinstance(query, str) or (query is None and isinstance(extensions, dict))
+        if params is None or not named:
             return _refused(400, BAD_REQUEST, 'expected {"query": "...", "variables": {...}}')
         context = await self.view.get_context(request, Response())
         if context.auth_error is not None:
@@ -161,10 +165,17 @@ class SseEndpoint:
                 refused = _refused(429, RATE_LIMITED, message, retryAfterSeconds=retry)
                 refused.headers["retry-after"] = str(int(retry))
                 return refused
+        try:  # a hash stands for its document; the allow-list applies (server/persisted.py)
+            query = await self.view.persisted.resolve_allowed(context.pool, query, extensions)
+        except ApiError as exc:
+            body: AsyncIterator[str] = _once(_next(_errors([exc])))
+            return StreamingResponse(body, media_type="text/event-stream", headers=_HEADERS)
+        if query is None:
+            return _refused(400, BAD_REQUEST, 'expected {"query": "...", "variables": {...}}')
         variables, name = params.get("variables"), params.get("operationName")
         plan = self.view.realtime.plans.plan(query, variables, name)
         if isinstance(plan, list):
-            body: AsyncIterator[str] = _once(_next(_errors(plan)))
+            body = _once(_next(_errors(plan)))
         elif plan is None:
             body = self._execute(context, query, variables, name)
         else:

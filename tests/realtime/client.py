@@ -162,14 +162,18 @@ class Client:
                                    else json.dumps(message))  # fmt: skip
 
     async def subscribe(
-        self, query: str, variables: dict[str, Any] | None = None, *, id: str | None = None
-    ) -> Operation:
+        self, query: str | None, variables: dict[str, Any] | None = None, *,
+        id: str | None = None, extensions: dict[str, Any] | None = None,
+    ) -> Operation:  # fmt: skip
+        """Start an operation; `query` None sends only `extensions` (a persisted query)."""
         op = Operation(self, id or str(next(self._ids)))
         self.operations[op.id] = op
         kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
-        payload: dict[str, Any] = {"query": query}
+        payload: dict[str, Any] = {} if query is None else {"query": query}
         if variables is not None:
             payload["variables"] = variables
+        if extensions is not None:
+            payload["extensions"] = extensions
         await self.send({"id": op.id, "type": kind, "payload": payload})
         return op
 
