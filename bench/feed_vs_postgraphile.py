@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.feed_http import SECRET, prepare, wait_ready  # noqa: E402
+from comfygraph.server.gc_tuning import SERVE_FREEZE, SERVE_THRESHOLDS  # noqa: E402
 from comfygraph.studio.auth import issue_token  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
@@ -180,7 +181,10 @@ def pin_postgres(dsn: str, pgdata: Path | None, core: int) -> str:
 
 def start_comfygraph(dsn: str, port: int, data_dir: Path, pin: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": dsn, "JWT_SECRET": SECRET,
-           "COMFYGRAPH_DATA_DIR": str(data_dir), "COMPILED_QUERIES": "true"}  # fmt: skip
+           "COMFYGRAPH_DATA_DIR": str(data_dir), "COMPILED_QUERIES": "true",
+           # `serve`'s GC policy (server/gc_tuning.py): this runs uvicorn directly
+           "GC_THRESHOLDS": ",".join(map(str, SERVE_THRESHOLDS)),
+           "GC_FREEZE_AT_START": str(SERVE_FREEZE).lower()}  # fmt: skip
     return subprocess.Popen(
         [*pin_prefix(pin, 0), sys.executable, "-m", "uvicorn", "server.factory:app_from_env",
          "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
