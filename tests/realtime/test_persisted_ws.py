@@ -19,6 +19,7 @@ from comfygraph.server.settings import WorkerSpec
 from tests.realtime.client import JOB_UPDATES, PROTOCOLS, Client, codes
 from tests.realtime.conftest import User
 from tests.realtime.harness import SUBMIT, Running, make_settings, running, submit
+from tests.realtime.test_job_updates import streams_listening
 from tests.realtime.test_sse import STREAM, auth, events
 
 ME = "query Me { me { email } }"
@@ -71,9 +72,10 @@ async def test_only_registered_subscriptions_run_over_websockets(
 
         me = await client.subscribe(None, extensions=_by_hash(ME))
         assert (await me.next())["data"] == {"me": {"email": alice.row["email"]}}
+        before = (await server.stats())[0].streams
         updates = await client.subscribe(None, extensions=_by_hash(JOB_UPDATES))
         by_text = await client.subscribe(JOB_UPDATES)  # its exact text is registered too
-        await updates.quiet(0.05)  # (joined before the job is submitted)
+        await streams_listening(server, before + 1)  # joined before the job is submitted
         job = await submit(server.url, alice.token)
         # (an earlier test's job may still be moving: wait for this one's update)
         await updates.until(lambda v: v["id"] == job)
