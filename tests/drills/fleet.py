@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from comfygraph.schema.node import from_global_id
 from comfygraph.studio.auth import issue_token
 from comfygraph.studio.stall import prompt_id_for
 from tests.db.factories import make_user
+from tests.rawhttp import ERRORS, Pool
 from tests.realtime.client import JOB_UPDATES, Client
 from tests.realtime.harness import SECRET, SUBMIT, Process, ready, start_process, stop_process
 from tests.realtime.test_outage import Redis
@@ -390,38 +392,40 @@ class Refused(Exception):
 
 
 class Submitter:
-    """submitJob over one keep-alive client per base URL; a refusal raises Refused with
-    its code (a userError's, a GraphQL error's extensions.code, or HTTP_<status>)."""
+    """submitJob over a bounded pool of keep-alive connections per base URL (at most
+    `connections` requests in flight to each: a client's pool, not one socket per
+    request); a refusal raises Refused with its code (a userError's, a GraphQL error's
+    extensions.code, HTTP_<status>, or the connection error's name)."""
 
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.clients: dict[str, httpx.AsyncClient] = {}
+    def __init__(self, token: str, connections: int = 32) -> None:
+        self.token, self.connections = token, connections
+        self.pools: dict[str, Pool] = {}
 
     async def __aenter__(self) -> Submitter:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for c in self.clients.values():
-            await c.aclose()
+        for pool in self.pools.values():
+            pool.close()
 
     async def submit(self, url: str, prompt: str) -> str:
-        http = self.clients.get(url)
-        if http is None:
-            limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-            http = self.clients[url] = httpx.AsyncClient(base_url=url, timeout=60, limits=limits)
+        pool = self.pools.get(url)
+        if pool is None:
+            pool = self.pools[url] = Pool(url, self.connections)
         variables = {"input": {"workflowName": "product-image", "parameters": {"prompt": prompt}}}
         try:
-            response = await http.post(
-                "/graphql",
-                json={"query": SUBMIT, "variables": variables},
-                headers={"authorization": f"Bearer {self.token}"},
-            )
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(60):
+                status, answer = await pool.post_json(
+                    "/graphql",
+                    {"query": SUBMIT, "variables": variables},
+                    {"authorization": f"Bearer {self.token}"},
+                )
+        except (*ERRORS, TimeoutError) as exc:
             raise Refused(type(exc).__name__) from exc
         try:
-            body = response.json()
+            body = json.loads(answer)
         except ValueError:
-            raise Refused(f"HTTP_{response.status_code}") from None
+            raise Refused(f"HTTP_{status}") from None
         payload = (body.get("data") or {}).get("submitJob")
         if payload and payload["job"] and not payload["userErrors"]:
             job_id: str = payload["job"]["id"]
