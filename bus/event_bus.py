@@ -34,7 +34,7 @@ from broadcaster import BroadcastBackend
 from comfygraph.bus.backends import BackendOptions, ListeningBackend, create_backend
 from comfygraph.bus.codec import check_channel, encode
 from comfygraph.bus.errors import BusClosed, PublishError
-from comfygraph.bus.hub import Hub, Subscription
+from comfygraph.bus.hub import Hub, KeyOf, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,18 +167,21 @@ class EventBus:
         self._published += len(names)
 
     @asynccontextmanager
-    async def subscribe(self, channels: str | Iterable[str]) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, channels: str | Iterable[str], *, key_of: KeyOf | None = None
+    ) -> AsyncIterator[Subscription]:
         """Receive the events of ``channels`` until the block is left.
 
         Returns once the broker delivers them: read the current state after entering,
         then apply what arrives. Leaving the block (also by cancellation) frees everything.
+        ``key_of``: the subscriber's own coalescing rule (see :class:`Subscription`).
         """
         names = (channels,) if isinstance(channels, str) else tuple(dict.fromkeys(channels))
         if not names:
             raise ValueError("subscribe to at least one channel")
         for name in names:
             check_channel(name)
-        sub = Subscription(names, self._queue_size)
+        sub = Subscription(names, self._queue_size, key_of)
         await self._hub.attach(sub)
         try:
             yield sub

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from broadcaster import BroadcastBackend, Event
@@ -35,20 +35,30 @@ Item = Message | Reconnected
 # After this many events in a row the dispatcher yields, so consumers drain between bursts.
 _BURST = 64
 
+#: A subscriber's own coalescing key for a message (None: the publisher's key, if any).
+KeyOf = Callable[[Message], Hashable | None]
+
 
 class Subscription:
     """What ``EventBus.subscribe`` yields: an async iterator of Message | Reconnected.
 
     Iteration raises :class:`SubscriberOverflow` if this subscriber fell too far behind,
     and :class:`BusClosed` once the bus shut down or the ``subscribe`` block was left.
+
+    ``key_of``, when given, coalesces by the subscriber's own rule instead of the
+    publisher's: a subscriber that re-reads the state an event points at needs only the
+    latest event of each thing, whatever kind of event the publisher thought it was.
     """
 
-    __slots__ = ("_generation", "_queue", "channels")
+    __slots__ = ("_generation", "_queue", "channels", "key_of")
 
-    def __init__(self, channels: tuple[str, ...], queue_size: int) -> None:
+    def __init__(
+        self, channels: tuple[str, ...], queue_size: int, key_of: KeyOf | None = None
+    ) -> None:
         self.channels = channels
         self._queue: CoalescingQueue[Item] = CoalescingQueue(queue_size)
         self._generation = 0
+        self.key_of = key_of
 
     def __aiter__(self) -> Subscription:
         return self
@@ -207,7 +217,8 @@ class Hub:
         coalesced = 0
         for sub in channel.subscribers:
             try:
-                if sub._queue.put(message, scoped):
+                own = scoped if sub.key_of is None else sub.key_of(message)
+                if sub._queue.put(message, own):
                     coalesced += 1
             except QueueFull:
                 self._overflow(sub)

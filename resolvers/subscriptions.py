@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -86,16 +86,33 @@ class Event(Protocol):
     def data(self) -> Mapping[str, Any]: ...
 
 
+class Events(Protocol):
+    """What `Live.listen` yields: the events, and how many are queued already."""
+
+    def __aiter__(self) -> Events: ...
+
+    async def __anext__(self) -> Event | Resync: ...
+
+    @property
+    def pending(self) -> int: ...
+
+
 @runtime_checkable
 class Live(Protocol):
     """What a subscription resolver gets from its stream's context (server.realtime)."""
 
     def listen(
-        self, channels: Sequence[str], *, queue_of: uuid.UUID | None = None
-    ) -> AbstractAsyncContextManager[AsyncIterator[Event | Resync]]:
+        self,
+        channels: Sequence[str],
+        *,
+        queue_of: uuid.UUID | None = None,
+        key_of: Callable[[Event], Hashable | None] | None = None,
+    ) -> AbstractAsyncContextManager[Events]:
         """Receive these channels' events (listening once entered: read the state after).
         With `queue_of`, also {"type": "queue", "position": n} events while that job
-        waits in the dispatch queue and its position changes."""
+        waits in the dispatch queue and its position changes. With `key_of`, a queued
+        event is replaced by a newer one of the same key (a resolver that re-reads what
+        an event points at needs only the latest)."""
         ...
 
     def emit(self, *, state: bool = False, transient: bool = False, fresh: bool = False) -> None:
@@ -333,22 +350,49 @@ def _matches(viewer: Viewer, query: JobQuery, event: Event) -> bool:
     return query.session_id is None or data.get("session") == str(query.session_id)
 
 
-async def _changed_job(context: Context, query: JobQuery, data: Mapping[str, Any]) -> AnyJob | None:
-    try:
-        kind, uid = Kind(data["kind"]), uuid.UUID(str(data["id"]))
-    except (KeyError, ValueError):
-        return None
-    row = await _job_row(context, kind, uid)
-    if row is None or not can_see_job(context.viewer, row):
-        return None
-    if not _in_scope(context.viewer, query.scope, row):
-        return None
-    created = row["created_at"]
-    if query.created_after is not None and not created > query.created_after:
-        return None
-    if query.created_before is not None and not created < query.created_before:
-        return None
-    return job_from_row(kind, row)
+async def _changed_jobs(
+    context: Context, query: JobQuery, events: Sequence[Mapping[str, Any]]
+) -> list[AnyJob]:
+    """The jobs these status events name, as they are now (read in one statement), in
+    the events' order, leaving out what the viewer may not see or the query excludes."""
+    wanted: list[tuple[Kind, uuid.UUID]] = []
+    for data in events:
+        try:
+            wanted.append((Kind(data["kind"]), uuid.UUID(str(data["id"]))))
+        except (KeyError, ValueError):
+            continue
+    if not wanted:
+        return []
+    async with context.db.acquire() as conn:
+        rows = await jobs_by_ids(conn, {u for _, u in wanted}, list({k: 0 for k, _ in wanted}))
+    changed = []
+    for kind, uid in wanted:
+        row = rows.get(uid)
+        if row is None or not can_see_job(context.viewer, row):
+            continue
+        if not _in_scope(context.viewer, query.scope, row):
+            continue
+        created = row["created_at"]
+        if query.created_after is not None and not created > query.created_after:
+            continue
+        if query.created_before is not None and not created < query.created_before:
+            continue
+        changed.append(job_from_row(kind, row))
+    return changed
+
+
+def _latest_of_job(event: Event) -> Hashable | None:
+    """jobUpdates' coalescing: it re-reads the job an event names, so of one job's events
+    still queued on a channel only the newest matters (a subscriber that lags behind a
+    burst reads each job once, not once per step it took)."""
+    data = event.data
+    if data.get("type") != "status":
+        return None  # a publisher's resync marker and the like: never merged
+    return (event.channel, data.get("id"))
+
+
+#: status events read together when they are queued already
+_BATCH = 100
 
 
 async def _newest(context: Context, query: JobQuery, gap: float | None) -> list[AnyJob]:
@@ -375,20 +419,29 @@ async def job_updates(
     channels = _feed_channels(viewer, query.scope)
     if not channels:  # an anonymous viewer's own jobs: there are none, ever
         await asyncio.get_running_loop().create_future()
-    async with live.listen(channels) as events:
-        async for event in events:
-            if isinstance(event, Resync):
-                # What changed during the gap is unknown: send the newest matching again.
-                for job in await _newest(context, query, event.seconds):
-                    live.emit(fresh=True)
-                    yield job
-                continue
-            if not _matches(viewer, query, event):
-                continue
-            changed = await _changed_job(context, query, event.data)
-            if changed is not None:
+    async with live.listen(channels, key_of=_latest_of_job) as events:
+        async for first in events:
+            # The events already queued are read with this one: one statement for a
+            # burst of changes, not one each (a resync among them ends the batch).
+            batch: list[Event] = []
+            resync = first if isinstance(first, Resync) else None
+            if not isinstance(first, Resync):
+                batch.append(first)
+                while events.pending and len(batch) < _BATCH:
+                    event = await anext(events)
+                    if isinstance(event, Resync):
+                        resync = event
+                        break
+                    batch.append(event)
+            matching = [e.data for e in batch if _matches(viewer, query, e)]
+            for changed in await _changed_jobs(context, query, matching):
                 live.emit(fresh=True)
                 yield changed
+            if resync is not None:
+                # What changed during the gap is unknown: send the newest matching again.
+                for job in await _newest(context, query, resync.seconds):
+                    live.emit(fresh=True)
+                    yield job
 
 
 # ---------------------------------------------------------------- sessionProgress

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,14 @@ class Events:
             {"type": "queue", "id": str(watcher.job_id), "position": position},
         )
 
+    @property
+    def pending(self) -> int:
+        """Events already queued: taking them does not wait (0 while a queue position
+        is watched, whose next item needs a race of two waits)."""
+        if self._watcher is not None or self._get is not None:
+            return 0
+        return self._sub.pending
+
     def close(self) -> None:
         if self._get is not None:
             self._get.cancel()
@@ -214,13 +222,17 @@ class StreamContext(Context):
 
     @contextlib.asynccontextmanager
     async def listen(
-        self, channels: Sequence[str], *, queue_of: uuid.UUID | None = None
-    ) -> AsyncIterator[AsyncIterator[Event | Resync]]:
+        self,
+        channels: Sequence[str],
+        *,
+        queue_of: uuid.UUID | None = None,
+        key_of: Callable[[Event], Hashable | None] | None = None,
+    ) -> AsyncIterator[Events]:
         bus = self.bus
         if bus is None:
             raise ApiError(UNAVAILABLE, "live events are not available")
         try:
-            async with bus.subscribe(channels) as sub:
+            async with bus.subscribe(channels, key_of=key_of) as sub:
                 watcher = None if queue_of is None or self.queue_watch is None else (
                     self.queue_watch.watch(queue_of)
                 )  # fmt: skip
