@@ -75,19 +75,3 @@ class PostgresCounters(Storage):
     async def clear(self, key: str) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute("DELETE FROM rate_counters WHERE key = $1", key)
-
-
-async def active_jobs(conn: asyncpg.Connection, user_id: object) -> int:
-    """The user's PENDING and PROCESSING jobs, across the four job tables."""
-    count = await conn.fetchval(
-        """SELECT (SELECT count(*) FROM video_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM image_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM text_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM audio_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)""",
-        user_id,
-    )
-    return int(count or 0)
