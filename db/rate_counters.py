@@ -8,6 +8,18 @@ import time
 import asyncpg
 from limits.aio.storage import Storage
 
+#: one hit on a fixed window, as the `limits` library's storages count it: $1 the key,
+#: $2 the amount, $3 the window in seconds. A new or expired window starts at the
+#: amount, a running one adds it; answers the row's count and expires_at.
+HIT = """INSERT INTO rate_counters AS c (key, count, expires_at)
+         VALUES ($1, $2, now() + make_interval(secs => $3))
+         ON CONFLICT (key) DO UPDATE SET
+             count = CASE WHEN c.expires_at <= now() THEN $2 ELSE c.count + $2 END,
+             expires_at = CASE WHEN c.expires_at <= now()
+                               THEN now() + make_interval(secs => $3)
+                               ELSE c.expires_at END
+         RETURNING count, expires_at"""
+
 
 class PostgresCounters(Storage):
     STORAGE_SCHEME = ["comfygraph+postgres"]
@@ -23,21 +35,17 @@ class PostgresCounters(Storage):
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         async with self.pool.acquire() as conn:
-            count = await conn.fetchval(
-                """INSERT INTO rate_counters AS c (key, count, expires_at)
-                   VALUES ($1, $2, now() + make_interval(secs => $3))
-                   ON CONFLICT (key) DO UPDATE SET
-                       count = CASE WHEN c.expires_at <= now() THEN $2 ELSE c.count + $2 END,
-                       expires_at = CASE WHEN c.expires_at <= now()
-                                         THEN now() + make_interval(secs => $3)
-                                         ELSE c.expires_at END
-                   RETURNING count""",
-                key, amount, float(expiry),
-            )  # fmt: skip
-            self._hits += 1
-            if self._hits % 1000 == 0:  # keep the table small: expired rows go now and then
-                await conn.execute("DELETE FROM rate_counters WHERE expires_at <= now()")
+            count = await conn.fetchval(HIT, key, amount, float(expiry))
+        await self.counted()
         return int(count)
+
+    async def counted(self) -> None:
+        """Note one hit (also those db/admission.py counts): keep the table small, expired
+        rows go now and then."""
+        self._hits += 1
+        if self._hits % 1000 == 0:
+            async with self.pool.acquire() as conn:
+                await conn.execute("DELETE FROM rate_counters WHERE expires_at <= now()")
 
     async def get(self, key: str) -> int:
         async with self.pool.acquire() as conn:
@@ -67,19 +75,3 @@ class PostgresCounters(Storage):
     async def clear(self, key: str) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute("DELETE FROM rate_counters WHERE key = $1", key)
-
-
-async def active_jobs(conn: asyncpg.Connection, user_id: object) -> int:
-    """The user's PENDING and PROCESSING jobs, across the four job tables."""
-    count = await conn.fetchval(
-        """SELECT (SELECT count(*) FROM video_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM image_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM text_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)
-                + (SELECT count(*) FROM audio_jobs WHERE user_id = $1
-                      AND status IN ('pending', 'processing') AND deleted_at IS NULL)""",
-        user_id,
-    )
-    return int(count or 0)

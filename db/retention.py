@@ -16,6 +16,7 @@ __all__ = [
     "set_storage_quota",
     "storage_quota",
     "storage_used",
+    "usage_sql",
 ]
 
 #: the columns that hold a job's stored output URLs, per kind (outputs[].url as well)
@@ -75,20 +76,26 @@ async def set_pinned(
     )
 
 
-async def storage_used(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
-    """Bytes the user's stored outputs (of jobs not expired) and uploads take."""
+def usage_sql(user_id: str) -> str:
+    """A scalar query: the bytes the user's stored outputs (of jobs not expired) and
+    uploads take; `user_id` is the parameter that holds their id (e.g. "$1")."""
     parts = [
         f"""SELECT coalesce(sum((o ->> 'sizeBytes')::bigint), 0) AS n
             FROM {kind.table} j, jsonb_array_elements(j.outputs) o
-            WHERE j.user_id = $1 AND j.status <> 'expired'
+            WHERE j.user_id = {user_id} AND j.status <> 'expired'
               AND jsonb_typeof(o -> 'sizeBytes') = 'number'"""
         for kind in OutputType
     ]
-    parts.append("SELECT coalesce(sum(size_bytes), 0) FROM user_uploads WHERE user_id = $1")
-    value = await conn.fetchval(
-        f"SELECT coalesce(sum(n), 0)::bigint FROM ({' UNION ALL '.join(parts)}) u", user_id
-    )
-    return int(value or 0)
+    parts.append(f"SELECT coalesce(sum(size_bytes), 0) FROM user_uploads WHERE user_id = {user_id}")
+    return f"SELECT coalesce(sum(n), 0)::bigint FROM ({' UNION ALL '.join(parts)}) u"
+
+
+_USAGE = usage_sql("$1")
+
+
+async def storage_used(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
+    """Bytes the user's stored outputs (of jobs not expired) and uploads take."""
+    return int(await conn.fetchval(_USAGE, user_id) or 0)
 
 
 async def storage_quota(

@@ -41,8 +41,8 @@ from comfygraph.schema.errors import (
 )
 from comfygraph.schema.payloads import SubmitJobInput, SubmitJobPayload
 from comfygraph.studio.files import allowed_inputs, canonical
-from comfygraph.studio.quota import QUOTA_EXCEEDED, exceeded_message
-from comfygraph.studio.quota import remaining as quota_left
+from comfygraph.studio.quota import QUOTA_EXCEEDED
+from comfygraph.studio.ratelimit import submission_refusal
 from comfygraph.studio.submit import JobRequest, Submitted, submit
 from comfygraph.studio.webhooks import new_secret
 
@@ -133,13 +133,17 @@ async def _retryable(
 
 async def _submit(ctx: Context, viewer: Viewer, request: JobRequest) -> SubmitJobPayload:
     services = ctx.services
-    if ctx.rates is not None:
-        limited = await ctx.rates.submission(ctx.pool, ctx.viewer)
-        if limited is not None:
-            return SubmitJobPayload(user_errors=[rate_limited(*limited)])
     assert viewer.user_id is not None, "callers check that the viewer is signed in"
-    if await quota_left(ctx.pool, viewer.user_id, ctx.limits.storage_quota_bytes) == 0:
-        problem = user_error(QUOTA_EXCEEDED, exceeded_message(0), ["input"])
+    # The rate limits are the signed-in caller's (ctx.viewer), the quota the owner's.
+    refused = await submission_refusal(
+        ctx.rates, ctx.pool, ctx.viewer, viewer.user_id, ctx.limits.storage_quota_bytes
+    )
+    if refused is not None:
+        if refused.code == QUOTA_EXCEEDED:
+            problem = user_error(QUOTA_EXCEEDED, refused.message, ["input"])
+        else:
+            assert refused.retry_after is not None
+            problem = rate_limited(refused.message, refused.retry_after)
         return SubmitJobPayload(user_errors=[problem])
     client = ctx.request.client
     # File inputs: the URLs a client was shown are signed; rows keep the canonical ones,

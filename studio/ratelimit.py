@@ -6,6 +6,10 @@ rate_counters table in PostgreSQL (db/rate_counters.py). Memory only if asked fo
 Each check answers None (go ahead) or the seconds until the window frees up. Admins are
 exempt when `admins_exempt` says so. A storage that fails lets the request through and
 logs: a limit must never turn an outage of Redis into an outage of the API.
+
+A submission's checks (the counter, the active jobs, the storage quota) are one
+statement when the counters are in PostgreSQL (db/admission.py); with Redis or memory
+counters, their hit and then one statement.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,8 +26,11 @@ from limits import RateLimitItemPerSecond as PerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from comfygraph.db.rate_counters import PostgresCounters, active_jobs
+from comfygraph.db.admission import Hit, submission_checks
+from comfygraph.db.rate_counters import PostgresCounters
 from comfygraph.db.visibility import Viewer
+from comfygraph.schema.errors import RATE_LIMITED
+from comfygraph.studio.quota import QUOTA_EXCEEDED, exceeded_message
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,20 @@ class Quotas:
     logins_per_minute_per_email: int = 10
     anonymous_per_second: int = 50
     admins_exempt: bool = True
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a submission is refused: RATE_LIMITED (retry_after seconds) or QUOTA_EXCEEDED."""
+
+    code: str
+    message: str
+    retry_after: float | None = None
+
+
+def _retry_after(reset: float) -> float:
+    """Seconds until a window that ends at `reset` (epoch seconds) frees up: at least 1."""
+    return max(1.0, math.ceil(reset - time.time()))
 
 
 class RateLimits:
@@ -78,28 +100,75 @@ class RateLimits:
         except Exception:
             log.exception("rate limit storage failed; letting the request through")
             return None
-        return max(1.0, math.ceil(reset - time.time()))
+        return _retry_after(reset)
 
     def _exempt(self, viewer: Viewer) -> bool:
         return viewer.is_admin and self.quotas.admins_exempt
 
-    async def submission(self, pool: asyncpg.Pool, viewer: Viewer) -> tuple[str, float] | None:
-        """None, or (message, retry after) for one more submitJob of `viewer`."""
-        if viewer.user_id is None or self._exempt(viewer):
-            return None
-        retry = await self._hit(pool, self._submit, str(viewer.user_id))
-        if retry is not None:
-            per = self.quotas.submissions_per_minute
-            return f"at most {per} submissions a minute", retry
-        async with pool.acquire() as conn:
-            running = await active_jobs(conn, viewer.user_id)
-        if running >= self.quotas.active_jobs:
-            return (
+    async def submission(
+        self, pool: asyncpg.Pool, viewer: Viewer, owner: uuid.UUID, default_quota: int | None
+    ) -> Refusal | None:
+        """None, or why one more submitJob of `viewer` is refused. The storage quota is
+        `owner`'s (a retry stores for the job's owner), `default_quota` unless an admin
+        set theirs. The counter's hit comes first: a refused submission of any kind
+        counts too."""
+        hit = None
+        counted = viewer.user_id is not None and not self._exempt(viewer)
+        if counted:
+            if isinstance(self._bind(pool).storage, PostgresCounters):
+                item = self._submit
+                hit = Hit(item.key_for(str(viewer.user_id)), item.get_expiry(), item.amount)
+            else:
+                retry = await self._hit(pool, self._submit, str(viewer.user_id))
+                if retry is not None:
+                    return self._too_many(retry)
+        active_of = viewer.user_id if counted else None
+        row = await self._checks(pool, hit, active_of, owner, default_quota)
+        if row["hits"] is not None and row["hits"] > self._submit.amount:
+            return self._too_many(_retry_after(row["resets_at"]))
+        running = row["active_jobs"]
+        if running is not None and running >= self.quotas.active_jobs:
+            return Refusal(
+                RATE_LIMITED,
                 f"{running} jobs are pending or running, the most one user may have; "
                 "wait for one to finish",
                 5.0,
             )
-        return None
+        return _quota_refusal(row)
+
+    def _too_many(self, retry: float) -> Refusal:
+        per = self.quotas.submissions_per_minute
+        return Refusal(RATE_LIMITED, f"at most {per} submissions a minute", retry)
+
+    async def _checks(
+        self,
+        pool: asyncpg.Pool,
+        hit: Hit | None,
+        active_of: uuid.UUID | None,
+        owner: uuid.UUID,
+        default_quota: int | None,
+    ) -> asyncpg.Record:
+        """db/admission.py's row; without the hit when the counter fails (logged, as
+        `_hit` does), so the other checks still hold."""
+
+        async def checks(hit: Hit | None) -> asyncpg.Record:
+            async with pool.acquire() as conn:
+                return await submission_checks(
+                    conn, hit=hit, active_of=active_of, active_limit=self.quotas.active_jobs,
+                    quota_of=owner, default_quota=default_quota,
+                )  # fmt: skip
+
+        if hit is not None:
+            counters = self._bind(pool).storage
+            assert isinstance(counters, PostgresCounters)
+            try:
+                row = await checks(hit)
+            except Exception:
+                log.exception("rate limit storage failed; letting the request through")
+            else:
+                await counters.counted()
+                return row
+        return await checks(None)
 
     async def upload(
         self, pool: asyncpg.Pool, viewer: Viewer, size: int | None
@@ -133,3 +202,27 @@ class RateLimits:
     async def anonymous(self, pool: asyncpg.Pool, address: str | None) -> float | None:
         """None, or the seconds to wait before this address's next anonymous request."""
         return await self._hit(pool, self._anonymous, address or "unknown")
+
+
+def _quota_refusal(row: asyncpg.Record) -> Refusal | None:
+    """QUOTA_EXCEEDED once the owner's quota is used up (db/admission.py's row)."""
+    quota = row["quota"]
+    if quota is not None and max(quota - row["used"], 0) == 0:
+        return Refusal(QUOTA_EXCEEDED, exceeded_message(0))
+    return None
+
+
+async def submission_refusal(
+    rates: RateLimits | None,
+    pool: asyncpg.Pool,
+    viewer: Viewer,
+    owner: uuid.UUID,
+    default_quota: int | None,
+) -> Refusal | None:
+    """`RateLimits.submission`; without rate limits, the storage quota alone."""
+    if rates is not None:
+        return await rates.submission(pool, viewer, owner, default_quota)
+    async with pool.acquire() as conn:
+        row = await submission_checks(conn, hit=None, active_of=None, active_limit=0,
+                                      quota_of=owner, default_quota=default_quota)  # fmt: skip
+    return _quota_refusal(row)
