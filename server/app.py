@@ -112,7 +112,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> Starlette:
             supervisor = supervisor_from(settings)
             stack.push_async_callback(supervisor.aclose)
             if settings.embedded:
-                watch_embedded(supervisor, settings.data_dir, settings.embedded_check_interval)
+                watch_embedded(supervisor, settings)
             publish = bus_publisher(
                 bus,
                 retry_seconds=settings.bus_publish_retry_seconds,

@@ -9,18 +9,18 @@ from starlette.responses import JSONResponse
 
 from comfygraph.db.migrate import pending_migrations
 from comfygraph.server.embedded_watch import LOOP as EMBEDDED_LOOP
+from comfygraph.server.embedded_watch import failing_reason
 from comfygraph.server.state import AppState
 
 
 async def healthz(request: Request) -> JSONResponse:
     """200 unless something only a process restart can fix is failing: the embedded
-    PostgreSQL that could not be started again."""
+    PostgreSQL that could not be started again (in every process of `--workers N`, not
+    only the parent that restarts it: server/embedded_watch.py)."""
     state: AppState | None = getattr(request.app.state, "comfygraph", None)
-    failing = state.supervisor.failing() if state is not None else {}
-    if EMBEDDED_LOOP in failing:
-        return JSONResponse(
-            {"status": "failing", EMBEDDED_LOOP: failing[EMBEDDED_LOOP]}, status_code=503
-        )
+    reason = failing_reason(state.settings) if state is not None else None
+    if reason is not None:
+        return JSONResponse({"status": "failing", EMBEDDED_LOOP: reason}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 

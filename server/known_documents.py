@@ -49,7 +49,7 @@ class KnownDocuments:
         """The response's data, or None when Strawberry must run the request."""
         if query is None:
             return None
-        known = self.compiler.known.get((query, name))
+        known = self.compiler.known_document(query, name)
         if known is None:
             return None
         document, name = known  # the operation's own name when the client gave none

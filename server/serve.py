@@ -11,9 +11,10 @@ from typing import Any
 
 import uvicorn
 
-from comfygraph.db.embedded import EmbeddedPostgresError, restart_embedded
+from comfygraph.db.embedded import EmbeddedPostgresError
 from comfygraph.server import gc_tuning
 from comfygraph.server.database import check_reachable, resolve_dsn
+from comfygraph.server.embedded_watch import RestartWatch
 from comfygraph.server.factory import SETTINGS_ENV
 from comfygraph.server.ports import check_port_free
 from comfygraph.server.settings import Settings
@@ -35,10 +36,11 @@ def exit_on_sigterm() -> None:
 class EmbeddedWatcher:
     """The embedded postmaster checked from a thread of the parent of `--workers N`
     (whose loop is uvicorn's process manager, not an app's): started again when it died
-    (SIGKILL, OOM), as a single process's embedded-postgres loop does."""
+    (SIGKILL, OOM), as a single process's embedded-postgres loop does; when it cannot,
+    the workers' /healthz fails (server/embedded_watch.py)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._data_dir = settings.data_dir
+        self._watch = RestartWatch(settings.data_dir, settings.loop_failing_after)
         self._interval = settings.embedded_check_interval
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="embedded-postgres", daemon=True)
@@ -47,7 +49,7 @@ class EmbeddedWatcher:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             try:
-                restart_embedded(self._data_dir)
+                self._watch.check()
             except EmbeddedPostgresError as exc:
                 log.error("%s; retrying in %.0f s", exc, self._interval)
 
@@ -73,7 +75,11 @@ def for_worker_processes(settings: Settings, dsn: str) -> Settings:
     broadcast = settings.effective_broadcast_url()
     if broadcast.startswith("memory:"):
         broadcast = dsn
-    return settings.model_copy(update={"database_url": dsn, "broadcast_url": broadcast})
+    return settings.model_copy(update={
+        "database_url": dsn,
+        "broadcast_url": broadcast,
+        "embedded_watched_by_parent": settings.embedded,
+    })  # fmt: skip
 
 
 def serve_forever(

@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=120.0, gt=0)
     #: the embedded postmaster is checked (and restarted when dead) this often
     embedded_check_interval: float = Field(default=2.0, gt=0)
+    #: set by `serve --workers N` for its worker processes, whose DATABASE_URL is the
+    #: parent's embedded server: their /healthz fails when the parent cannot restart it
+    embedded_watched_by_parent: bool = False
     #: OTLP/HTTP collector base URL: traces are exported there when set (`otel` extra)
     otel_exporter_otlp_endpoint: str | None = None
 

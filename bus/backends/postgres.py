@@ -51,24 +51,16 @@ class PostgresBackend(ListeningBackend):
         self._conn: asyncpg.Connection | None = None
 
     async def publish(self, channel: str, message: Any) -> None:
-        pool = self._pool
-        if pool is None:
-            raise PublishError("the PostgreSQL backend is not connected")
-        timeout = self.options.command_timeout
-        for attempt in (1, 2):
-            try:
-                async with pool.acquire(timeout=timeout) as conn:
-                    await conn.execute(_NOTIFY, channel, message, timeout=timeout)
-                return
-            except _CONNECTION_TROUBLE as exc:
-                if attempt == 2:
-                    raise PublishError(f"NOTIFY on {channel!r} failed: {exc!r}") from exc
-            except (asyncpg.PostgresError, TimeoutError) as exc:
-                raise PublishError(f"NOTIFY on {channel!r} failed: {exc!r}") from exc
+        await self._notify(_NOTIFY, (channel, message), repr(channel))
 
     async def publish_many(self, channels: tuple[str, ...], message: Any) -> None:
         """One NOTIFY per channel, all in one autocommitted statement (one round trip);
         PostgreSQL delivers a transaction's notifications in the order they were sent."""
+        await self._notify(_NOTIFY_MANY, (list(channels), message), repr(channels))
+
+    async def _notify(self, sql: str, args: tuple[Any, ...], what: str) -> None:
+        """Run one NOTIFY statement on a pooled connection; one that meets a dead
+        connection is retried once on a fresh one (see the module's docstring)."""
         pool = self._pool
         if pool is None:
             raise PublishError("the PostgreSQL backend is not connected")
@@ -76,13 +68,13 @@ class PostgresBackend(ListeningBackend):
         for attempt in (1, 2):
             try:
                 async with pool.acquire(timeout=timeout) as conn:
-                    await conn.execute(_NOTIFY_MANY, list(channels), message, timeout=timeout)
+                    await conn.execute(sql, *args, timeout=timeout)
                 return
             except _CONNECTION_TROUBLE as exc:
                 if attempt == 2:
-                    raise PublishError(f"NOTIFY on {channels!r} failed: {exc!r}") from exc
+                    raise PublishError(f"NOTIFY on {what} failed: {exc!r}") from exc
             except (asyncpg.PostgresError, TimeoutError) as exc:
-                raise PublishError(f"NOTIFY on {channels!r} failed: {exc!r}") from exc
+                raise PublishError(f"NOTIFY on {what} failed: {exc!r}") from exc
 
     # -- publisher -------------------------------------------------------------------
     async def _open_publisher(self) -> None:

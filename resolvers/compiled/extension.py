@@ -121,9 +121,22 @@ class Compiler:
             # keyed by the name the client sent (none: the document's only operation).
             given = getattr(ctx, "_provided_operation_name", name)
             self.known[(query, given)] = (document, name)
+            self.known.move_to_end((query, given))
             if len(self.known) > self.maxsize:
                 self.known.popitem(last=False)
         return None if data is None else ExecutionResult(data=data)
+
+    def known_document(
+        self, query: str, name: str | None
+    ) -> tuple[DocumentNode, str | None] | None:
+        """The parsed document and its operation's name if a plan has answered this text
+        and name before. Least recently used first out, like the parse cache: a hot
+        document stays however many new ones come after it."""
+        key = (query, name)
+        found = self.known.get(key)
+        if found is not None:
+            self.known.move_to_end(key)
+        return found
 
     async def answer(
         self,

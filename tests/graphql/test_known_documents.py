@@ -139,3 +139,28 @@ def test_requests_for_a_known_document_are_still_checked(
     assert errors, case
     if code is not None:
         assert errors[0]["extensions"]["code"] == code, errors
+
+
+def test_a_document_in_use_stays_known_while_newer_ones_pass_the_bound(
+    tmp_path: Path, dsn: str, alice: dict[str, Any]
+) -> None:
+    """Known documents are bounded least-recently-used first out: one requested between
+    each of many new ones is never evicted by them (oldest-inserted first out evicted it
+    once `maxsize` newer documents had come)."""
+    settings = Settings(database_url=dsn, data_dir=tmp_path, jwt_secret=SECRET)
+    app = create_app(settings, dsn=dsn)
+    view = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql")
+    view.compiler.maxsize = 2
+    token = issue_token(SECRET, alice["id"], role="user")
+    with serve_in_thread(app) as base:
+        assert _post(base, token, {"first": 2}).json()["data"]  # known from here on
+        for i in range(2 * view.compiler.maxsize):
+            before = view.known.answered
+            assert _post(base, token, {"first": 2}).json()["data"]
+            assert view.known.answered == before + 1, f"evicted after {i} newer documents"
+            other = f"query Other{i} {{ imageJobs(first: 1) {{ edges {{ node {{ id }} }} }} }}"
+            body = {"query": other, "operationName": f"Other{i}"}
+            headers = {"authorization": f"Bearer {token}"}
+            answer = httpx.post(f"{base}/graphql", json=body, headers=headers, timeout=30)
+            assert answer.json()["data"]["imageJobs"]["edges"], answer.text
+        assert len(view.compiler.known) == view.compiler.maxsize
