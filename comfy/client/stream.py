@@ -211,6 +211,10 @@ class EventHub:
             try:
                 ws = await connect(
                     self.url,
+                    # No permessage-deflate: previews are JPEG/PNG that do not shrink and
+                    # the JSON is small, so compression only spends CPU on both ends
+                    # (ComfyUI's aiohttp compresses whatever the client accepts).
+                    compression=None,
                     open_timeout=self._open_timeout,
                     close_timeout=self._close_timeout,
                     ping_interval=self._ping_interval,
