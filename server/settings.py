@@ -32,7 +32,8 @@ def _default_data_dir() -> Path:
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+    bare = parts.scheme == "memory"  # `memory://` names no place: it is this process
+    if parts.scheme not in schemes or not (parts.netloc or parts.path or bare):
         raise ValueError(f"expected a {'/'.join(schemes)} URL, got {value!r}")
     return value
 

@@ -47,6 +47,16 @@ def test_bad_setting_names_the_variable(tmp_path: Path, variable: str, value: st
     assert variable in lines[0]
 
 
+@pytest.mark.parametrize(
+    "value", ["memory://", "memory://local", "redis://127.0.0.1:6379/0", "postgres://app@db/app"]
+)
+def test_documented_broadcast_urls_are_accepted(value: str) -> None:
+    """The README's BROADCAST_URL forms, `memory://` as written there included."""
+    from comfygraph.server.settings import Settings
+
+    assert Settings(broadcast_url=value).effective_broadcast_url() == value
+
+
 def test_user_and_token_commands(dsn: str, tmp_path: Path) -> None:
     env = {"DATABASE_URL": dsn, "COMFYGRAPH_DATA_DIR": str(tmp_path), "JWT_SECRET": SECRET}
     made = comfygraph("create-user", "--email", "cli@example.com", "--password", "hunter22!",
