@@ -22,14 +22,17 @@ async def record_node_stats(
     conn: asyncpg.Connection, workflow: str, durations: Mapping[str, float], total: float
 ) -> None:
     items = [*durations.items(), (TOTAL, total)]
-    await conn.executemany(
+    await conn.execute(  # every node in one statement (node ids are unique per graph)
         """INSERT INTO workflow_node_stats (workflow_name, node_id, avg_seconds)
-           VALUES ($1, $2, $3)
+           SELECT $1, node, seconds FROM unnest($2::text[], $3::float8[]) AS x(node, seconds)
            ON CONFLICT (workflow_name, node_id) DO UPDATE SET
                avg_seconds = workflow_node_stats.avg_seconds
-                   + ($3 - workflow_node_stats.avg_seconds)
+                   + (excluded.avg_seconds - workflow_node_stats.avg_seconds)
                      / least(workflow_node_stats.samples + 1, $4),
                samples = workflow_node_stats.samples + 1,
                updated_at = now()""",
-        [(workflow, node, max(0.0, seconds), WINDOW) for node, seconds in items],
+        workflow,
+        [node for node, _ in items],
+        [max(0.0, seconds) for _, seconds in items],
+        WINDOW,
     )

@@ -209,25 +209,27 @@ class JobRunner:
             return
 
         async def account(conn: asyncpg.Connection) -> None:
+            if cost is None:  # one statement: no transaction to wrap it in
+                await record_node_stats(conn, template.name, model.durations, seconds)
+                return
             async with conn.transaction():  # all or nothing, so a retry counts nothing twice
                 await record_node_stats(conn, template.name, model.durations, seconds)
-                if cost is not None:
-                    await record_cost(
-                        conn,
-                        category=COST_CATEGORY[kind.value],
-                        amount=cost,
-                        job_id=row["id"],
-                        session_id=row["session_id"],
-                        asset_id=(
-                            await asset_id_for_job(conn, row["id"]) if row["session_id"] else None
-                        ),
-                        provider="comfyui",
-                        model_name=template.name,
-                        api_call_id=prompt_id,
-                        seconds_processed=round(seconds, 2),
-                        api_latency_ms=int(seconds * 1000),
-                        metadata={"worker": worker.url},
-                    )
+                await record_cost(
+                    conn,
+                    category=COST_CATEGORY[kind.value],
+                    amount=cost,
+                    job_id=row["id"],
+                    session_id=row["session_id"],
+                    asset_id=(
+                        await asset_id_for_job(conn, row["id"]) if row["session_id"] else None
+                    ),
+                    provider="comfyui",
+                    model_name=template.name,
+                    api_call_id=prompt_id,
+                    seconds_processed=round(seconds, 2),
+                    api_latency_ms=int(seconds * 1000),
+                    metadata={"worker": worker.url},
+                )
 
         try:
             await self._write("recording the cost", row["id"], account)
