@@ -199,6 +199,15 @@ def cpu_seconds(replicas: list[Process]) -> float:
     return total
 
 
+def pids_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
 async def metered(replicas: list[Process], run: Awaitable[Phase]) -> Phase:
     before = cpu_seconds(replicas)
     phase = await run
@@ -296,6 +305,11 @@ async def main() -> None:
             print(phases[-1].report(), flush=True)
             print(verdict(phases[-1], rate), flush=True)
         ids = [i for p in phases for i in p.ids]
+        # The backlog's drain: what running a job costs the replicas (dispatch, the
+        # worker's socket, outputs, events) against what it costs the emulators.
+        now = await completion(dsn, ids, 0)
+        before = sum(now.get(s, 0) for s in TERMINAL)
+        cpu = cpu_seconds(replicas), pids_cpu([e.pid for e in emulators])
         started = time.perf_counter()
         counts = await completion(dsn, ids, args.settle)
         took = time.perf_counter() - started
@@ -303,6 +317,11 @@ async def main() -> None:
         print(f"accepted {len(ids)}: completed {counts.get('completed', 0)}, failed "
               f"{counts.get('failed', 0)}, not terminal {len(ids) - done} "
               f"(waited {took:.1f} s after the last submission)")  # fmt: skip
+        if (ran := done - before) > 0:
+            spent = cpu_seconds(replicas) - cpu[0], pids_cpu([e.pid for e in emulators]) - cpu[1]
+            print(f"drain: {ran} jobs in {took:.1f} s = {ran / took:.1f} jobs/s; CPU per job: "
+                  f"replicas {spent[0] * 1000 / ran:.1f} ms, emulators "
+                  f"{spent[1] * 1000 / ran:.1f} ms")  # fmt: skip
     finally:
         for r in replicas:
             if r.popen.poll() is None:

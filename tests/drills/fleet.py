@@ -408,11 +408,12 @@ class Submitter:
         for pool in self.pools.values():
             pool.close()
 
-    async def submit(self, url: str, prompt: str) -> str:
+    async def submit(self, url: str, prompt: str, **parameters: Any) -> str:
         pool = self.pools.get(url)
         if pool is None:
             pool = self.pools[url] = Pool(url, self.connections)
-        variables = {"input": {"workflowName": "product-image", "parameters": {"prompt": prompt}}}
+        parameters = {"prompt": prompt, **parameters}
+        variables = {"input": {"workflowName": "product-image", "parameters": parameters}}
         try:
             async with asyncio.timeout(60):
                 status, answer = await pool.post_json(
