@@ -39,13 +39,23 @@ class WorkerUnavailable(ComfyError):
 
     Raised for connection failures, timeouts, HTTP 5xx answers and websocket
     handshakes that fail. Retrying later, or on another worker, may succeed.
-    ``status_code`` is set when the worker did answer (5xx).
+    ``status_code`` is set when the worker did answer (5xx). ``reached`` is False when
+    no connection could be made (refused, or the connect timed out): the request never
+    left this host, so nothing it asked for can have happened on the worker.
     """
 
-    def __init__(self, message: str, *, url: str | None = None, status_code: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status_code: int | None = None,
+        reached: bool = True,
+    ):
         super().__init__(message)
         self.url = url
         self.status_code = status_code
+        self.reached = reached
 
 
 class PromptRejected(ComfyError):

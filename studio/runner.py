@@ -11,10 +11,11 @@ for up to `db_retry_seconds`; past that the job is left PROCESSING for lease rec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -67,6 +68,23 @@ COST_CATEGORY = {
 
 class JobFailed(Exception):
     """The job cannot run (bad inputs, unknown workflow); the message is for its owner."""
+
+
+class NotSent(Exception):
+    """The prompt never reached the worker (no connection could be made): the attempt
+    did not happen, so the job goes back to the queue without spending one."""
+
+
+@contextlib.contextmanager
+def _unsent() -> Iterator[None]:
+    """Around what comes before the prompt is on the worker: a connection that could not
+    be made there means nothing ran (NotSent)."""
+    try:
+        yield
+    except WorkerUnavailable as exc:
+        if not exc.reached:
+            raise NotSent(str(exc)) from exc
+        raise
 
 
 @dataclass
@@ -143,6 +161,8 @@ class JobRunner:
                 "failed",
                 error_message=f"timed out after {self.config.job_timeout:g} s",
             )
+        except NotSent as exc:
+            await self._not_sent(kind, row, worker, exc)
         except (PromptNotFound, WorkerUnavailable) as exc:
             await self._lost(kind, row, worker, exc)
         except JobStalled as exc:
@@ -175,7 +195,9 @@ class JobRunner:
                 row["comfy_job_id"], timeout=self.config.job_timeout, stall_after=stall
             )
         else:
-            graph = bind(template, row["parameters"], await self._upload_inputs(row, client))
+            with _unsent():
+                inputs = await self._upload_inputs(row, client)
+            graph = bind(template, row["parameters"], inputs)
             await self._write(  # recorded before submitting
                 "recording the prompt id",
                 row["id"],
@@ -187,7 +209,12 @@ class JobRunner:
                 graph, prompt_id=prompt_id, timeout=self.config.job_timeout, stall_after=stall
             )
         started = time.monotonic()
-        async with context as job:
+        async with contextlib.AsyncExitStack() as stack:
+            if row["comfy_job_id"]:  # following a prompt sent before
+                job = await stack.enter_async_context(context)
+            else:
+                with _unsent():
+                    job = await stack.enter_async_context(context)
             await self._follow(kind, row, job, model, weights.get(TOTAL))
             result = await job.wait()
         collected = await collect(
@@ -382,6 +409,16 @@ class JobRunner:
             await self._end(
                 kind, row["id"], "failed", error_message=f"lost on worker {worker.url}: {exc}"
             )
+
+    async def _not_sent(
+        self, kind: OutputType, row: asyncpg.Record, worker: Worker, exc: NotSent
+    ) -> None:
+        """Another replica (or this one) may claim it for a worker it has not seen die
+        yet; each such try is free, and each marks that worker down where it ran."""
+        self.workers.mark_unhealthy(worker, str(exc))
+        self.workers.stale(worker)
+        log.warning("job %s not sent to %s (%s): re-queued", row["id"], worker.url, exc)
+        await self._end(kind, row["id"], "pending", attempts=row["attempts"] - 1)
 
     async def _end(
         self,

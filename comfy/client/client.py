@@ -617,10 +617,17 @@ async def _chunks(response: httpx.Response, url: str, chunk_size: int) -> AsyncI
 
 
 def _translate_http_error(what: str, url: str, exc: httpx.HTTPError) -> ComfyError:
+    # No connection, so the request was never sent (a read or write error may come
+    # after the worker got it).
+    reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
     if isinstance(exc, httpx.TimeoutException):
-        return WorkerUnavailable(f"{what} timed out ({type(exc).__name__})", url=url)
+        return WorkerUnavailable(
+            f"{what} timed out ({type(exc).__name__})", url=url, reached=reached
+        )
     if isinstance(exc, httpx.TransportError):
-        return WorkerUnavailable(f"{what} failed: {type(exc).__name__}: {exc}", url=url)
+        return WorkerUnavailable(
+            f"{what} failed: {type(exc).__name__}: {exc}", url=url, reached=reached
+        )
     return ProtocolError(f"{what} failed: {type(exc).__name__}: {exc}", url=url)
 
 

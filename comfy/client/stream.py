@@ -341,5 +341,7 @@ def _translate_connect_error(url: str, exc: BaseException) -> ComfyError:
             f"websocket handshake with {url} failed with HTTP {status}", url=url, status_code=status
         )
     if isinstance(exc, TimeoutError):
-        return WorkerUnavailable(f"websocket {url}: connection timed out", url=url)
-    return WorkerUnavailable(f"websocket {url}: cannot connect: {exc}", url=url)
+        return WorkerUnavailable(f"websocket {url}: connection timed out", url=url, reached=False)
+    return WorkerUnavailable(
+        f"websocket {url}: cannot connect: {exc}", url=url, reached=not isinstance(exc, OSError)
+    )

@@ -233,3 +233,36 @@ async def test_a_workflow_that_must_not_run_twice_fails_when_lost(
             assert row["attempts"] == 1
         finally:
             await harness.runtime.aclose()
+
+
+async def test_a_prompt_that_never_reached_its_worker_spends_no_attempt(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A worker that died since its last health check refuses the connection: the job
+    did not run there, so it waits for another worker with its attempts intact (it used
+    to be failed once two replicas had each tried that worker)."""
+    with serve_in_thread(create_emulator_app(speed=1000, output_dir=tmp_path / "o")) as url:
+        harness = await start_harness(pool, tmp_path, [(url, None)], health_interval=3600.0,
+                                      max_attempts=1)  # fmt: skip
+        worker = harness.runtime.workers.workers[url]
+        assert worker.healthy  # checked once at start; the next check is an hour away
+    try:  # gone, and no health check will notice before the job is sent to it
+        kind, job_id = await harness.submit("img2img")
+        channel = f"job:{job_id}"
+        claimed = await harness.recorder.wait(channel, lambda e: e["status"] == "processing")
+        events = harness.recorder.events[channel]
+
+        def then_moved(e: dict) -> bool:  # a status change after the claim
+            after = events[next(i for i, x in enumerate(events) if x is claimed) + 1 :]
+            return any(x is e for x in after) and e["type"] == "status"
+
+        event = await harness.recorder.wait(channel, then_moved)
+        async with pool.acquire() as conn:
+            from comfygraph.db.jobs import get_job
+
+            row = await get_job(conn, kind, job_id)
+        assert event["status"] == "pending", row["error_message"]
+        assert row["status"] == "pending" and row["attempts"] == 0, dict(row)
+        assert not worker.healthy
+    finally:
+        await harness.runtime.aclose()
