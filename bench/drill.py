@@ -7,7 +7,8 @@ run as tests there too).
         [--faults replica,postgres,redis,worker,stall,rate,nginx | none]
         [--rate 200] [--rate-seconds 60] [--pg-down 5] [--pg-kill] [--dsn DSN]
 
-Prints one table and exits 1 if any row lost, duplicated or missed anything. Columns:
+Prints one table and exits 1 if any row lost, duplicated or missed anything (or the rate
+or soak row had a submission refused). Columns:
 jobs in flight when the fault hit (accepted, not terminal), accepted submissions,
 completed, failed with a reason (error message set), lost (accepted but not terminal at
 the deadline), duplicated (a job whose prompt succeeded more than once on the live
@@ -232,7 +233,9 @@ async def rate_row(fleet: Fleet, args: argparse.Namespace) -> Row:
     label = f"{args.rate:g} submissions/s for {args.rate_seconds:g} s, 2 replicas, "
     label += f"{len(fleet.emulators)} workers"
     try:
-        return await drill(fleet, label, 0, nothing, max(args.deadline, 600.0), load=load)
+        row = await drill(fleet, label, 0, nothing, max(args.deadline, 600.0), load=load)
+        row.broken += sum(row.refused.values())  # the load asked, the fleet did not take it
+        return row
     finally:
         for e in fleet.emulators:
             await faults(e.url, action="speed", speed=args.speed)
@@ -315,6 +318,9 @@ async def soak(fleet: Fleet, minutes: float) -> Row:
 
     jobs = max(1, int(minutes * 60 / 2) - 1)  # one submission every 2 s over the soak
     row = await drill(fleet, f"soak {minutes:g} min", jobs, nothing, 120, pace=2.0)
+    # Nothing is down during a soak: any refusal is a fault of the server (or of the
+    # drill's client, which is as much worth knowing).
+    row.broken += sum(row.refused.values())
     if samples:
         (rss0, fd0), (rss1, fd1) = samples[0], samples[-1]
         row.notes.append(

@@ -31,7 +31,22 @@ class KeepAlive:
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
         """(status, body). Raises one of ERRORS when the connection fails (it is then
-        closed, and the next request opens a new one)."""
+        closed, and the next request opens a new one). A kept-alive connection the server
+        closed meanwhile (its idle timeout) is replaced, as browsers and httpx do: when
+        that is only seen on sending (no byte of an answer came), once, on a new one."""
+        if self.streams is not None and (self.streams[0].at_eof() or self.streams[1].is_closing()):
+            self.close()
+        while True:  # at most twice: after a failure the connection is a new one
+            reused = self.streams is not None
+            try:
+                return await self._exchange(method, path, body, headers)
+            except _Unanswered as exc:
+                if not reused:
+                    raise exc.cause from None
+
+    async def _exchange(
+        self, method: str, path: str, body: bytes, headers: dict[str, str] | None
+    ) -> tuple[int, bytes]:
         if self.streams is None:
             self.streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.streams
@@ -39,8 +54,14 @@ class KeepAlive:
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         lines.append(f"content-length: {len(body)}")
         try:
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            try:
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+                raise _Unanswered(exc) from exc
+            head = raw.decode("latin-1").split("\r\n")
             status = int(head[0].split()[1])
             fields = {}
             for line in head[1:]:
@@ -63,6 +84,15 @@ class KeepAlive:
             self.streams = None
 
 
+class _Unanswered(Exception):
+    """The connection failed before any byte of an answer: on a reused connection, the
+    server had closed it (idle) and never saw the request."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 async def _chunked(reader: asyncio.StreamReader) -> bytes:
     parts = []
     while True:
@@ -79,7 +109,8 @@ class Pool:
 
     def __init__(self, url: str, size: int = 32) -> None:
         self.url = url
-        self.idle: asyncio.Queue[KeepAlive] = asyncio.Queue()
+        # Last in, first out: the connections in use stay warm, the rest may expire.
+        self.idle: asyncio.Queue[KeepAlive] = asyncio.LifoQueue()
         for _ in range(size):
             self.idle.put_nowait(KeepAlive(url))
         self.size = size
