@@ -191,15 +191,14 @@ def verdict(phase: Phase, rate: float) -> str:
 def cpu_seconds(replicas: list[Process]) -> float:
     """User + system CPU of the replicas (and their children): on a shared machine a
     steadier figure than latency, which other load moves."""
-    total = 0.0
+    pids = []
     for r in replicas:
-        for proc in [psutil.Process(r.pid), *psutil.Process(r.pid).children(recursive=True)]:
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
+        pids += [r.pid, *(c.pid for c in psutil.Process(r.pid).children(recursive=True))]
+    return pids_cpu(pids)
 
 
 def pids_cpu(pids: list[int]) -> float:
+    """User + system CPU of these processes (one that has exited counts nothing)."""
     total = 0.0
     for pid in pids:
         with contextlib.suppress(psutil.NoSuchProcess):

@@ -364,7 +364,8 @@ async def _changed_jobs(
     if not wanted:
         return []
     async with context.db.acquire() as conn:
-        rows = await jobs_by_ids(conn, {u for _, u in wanted}, list({k: 0 for k, _ in wanted}))
+        kinds = list(dict.fromkeys(kind for kind, _ in wanted))
+        rows = await jobs_by_ids(conn, {uid for _, uid in wanted}, kinds)
     changed = []
     for kind, uid in wanted:
         row = rows.get(uid)
@@ -424,8 +425,10 @@ async def job_updates(
             # The events already queued are read with this one: one statement for a
             # burst of changes, not one each (a resync among them ends the batch).
             batch: list[Event] = []
-            resync = first if isinstance(first, Resync) else None
-            if not isinstance(first, Resync):
+            resync: Resync | None = None
+            if isinstance(first, Resync):
+                resync = first
+            else:
                 batch.append(first)
                 while events.pending and len(batch) < _BATCH:
                     event = await anext(events)

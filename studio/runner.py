@@ -209,12 +209,11 @@ class JobRunner:
                 graph, prompt_id=prompt_id, timeout=self.config.job_timeout, stall_after=stall
             )
         started = time.monotonic()
+        # Entering submits the prompt, unless it follows one sent before.
+        sending = contextlib.nullcontext() if row["comfy_job_id"] else _unsent()
         async with contextlib.AsyncExitStack() as stack:
-            if row["comfy_job_id"]:  # following a prompt sent before
+            with sending:
                 job = await stack.enter_async_context(context)
-            else:
-                with _unsent():
-                    job = await stack.enter_async_context(context)
             await self._follow(kind, row, job, model, weights.get(TOTAL))
             result = await job.wait()
         collected = await collect(
